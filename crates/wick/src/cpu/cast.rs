@@ -1,0 +1,47 @@
+//! Conversion between dtypes.
+
+use super::copy::map_strided;
+use super::{CpuElement, CpuStorage, Map1Any};
+use crate::{DType, Layout, Result};
+use half::{bf16, f16};
+
+struct ToDType(DType);
+
+fn cast_vec<T: CpuElement, U: CpuElement>(v: &[T], l: &Layout) -> Vec<U> {
+    map_strided(v, l, |x| U::from_f64(x.to_f64()))
+}
+
+impl Map1Any for ToDType {
+    fn f<T: CpuElement>(&self, v: &[T], l: &Layout) -> Result<CpuStorage> {
+        Ok(match self.0 {
+            DType::U8 => CpuStorage::U8(cast_vec(v, l)),
+            DType::U32 => CpuStorage::U32(cast_vec(v, l)),
+            DType::I64 => CpuStorage::I64(cast_vec(v, l)),
+            DType::BF16 => CpuStorage::BF16(cast_vec(v, l)),
+            DType::F16 => CpuStorage::F16(cast_vec(v, l)),
+            DType::F32 => CpuStorage::F32(cast_vec(v, l)),
+            DType::F64 => CpuStorage::F64(cast_vec(v, l)),
+        })
+    }
+}
+
+/// Converts to `dtype`. Float to integer truncates toward zero and saturates (NaN gives 0);
+/// integer to integer goes through f64 and so saturates too.
+pub(crate) fn to_dtype(s: &CpuStorage, l: &Layout, dtype: DType) -> Result<CpuStorage> {
+    // Direct paths for the conversions models do all the time.
+    Ok(match (s, dtype) {
+        (CpuStorage::F32(v), DType::BF16) => CpuStorage::BF16(map_strided(v, l, bf16::from_f32)),
+        (CpuStorage::F32(v), DType::F16) => CpuStorage::F16(map_strided(v, l, f16::from_f32)),
+        (CpuStorage::BF16(v), DType::F32) => CpuStorage::F32(map_strided(v, l, bf16::to_f32)),
+        (CpuStorage::F16(v), DType::F32) => CpuStorage::F32(map_strided(v, l, f16::to_f32)),
+        (CpuStorage::F32(v), DType::F64) => CpuStorage::F64(map_strided(v, l, |x| x as f64)),
+        (CpuStorage::F64(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32)),
+        (CpuStorage::U32(v), DType::I64) => CpuStorage::I64(map_strided(v, l, |x| x as i64)),
+        (CpuStorage::U8(v), DType::U32) => CpuStorage::U32(map_strided(v, l, |x| x as u32)),
+        (CpuStorage::U8(v), DType::I64) => CpuStorage::I64(map_strided(v, l, |x| x as i64)),
+        (CpuStorage::U8(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32)),
+        (CpuStorage::U32(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32)),
+        (CpuStorage::I64(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32)),
+        _ => return ToDType(dtype).map(s, l),
+    })
+}

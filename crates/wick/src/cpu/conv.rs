@@ -1,0 +1,418 @@
+//! Convolutions (1d, 2d and their transposes) as im2col/col2im around one GEMM per group.
+
+use super::matmul::gemm_contiguous;
+use super::{contiguous_vec, CpuStorage};
+use crate::{Error, Layout, Result};
+use half::{bf16, f16};
+
+/// Parameters of a 1d convolution over `[batch, c_in, l_in]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamsConv1D {
+    /// Batch size.
+    pub b: usize,
+    /// Input channels.
+    pub c_in: usize,
+    /// Input length.
+    pub l_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Kernel length.
+    pub k: usize,
+    /// Zero padding on both sides.
+    pub padding: usize,
+    /// Step between windows.
+    pub stride: usize,
+    /// Spacing between kernel taps.
+    pub dilation: usize,
+    /// Channel groups.
+    pub groups: usize,
+}
+
+impl ParamsConv1D {
+    /// Output length, or `None` if the kernel does not fit.
+    pub fn l_out(&self) -> Option<usize> {
+        conv_out(self.l_in, self.k, self.padding, self.stride, self.dilation)
+    }
+}
+
+/// Parameters of a 2d convolution over `[batch, c_in, h, w]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamsConv2D {
+    /// Batch size.
+    pub b: usize,
+    /// Input channels.
+    pub c_in: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Zero padding on all sides.
+    pub padding: usize,
+    /// Step between windows.
+    pub stride: usize,
+    /// Spacing between kernel taps.
+    pub dilation: usize,
+    /// Channel groups.
+    pub groups: usize,
+}
+
+impl ParamsConv2D {
+    /// Output height and width, or `None` if the kernel does not fit.
+    pub fn out_hw(&self) -> Option<(usize, usize)> {
+        Some((
+            conv_out(self.h, self.kh, self.padding, self.stride, self.dilation)?,
+            conv_out(self.w, self.kw, self.padding, self.stride, self.dilation)?,
+        ))
+    }
+}
+
+/// Parameters of a transposed 1d convolution; the kernel is `[c_in, c_out / groups, k]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamsConvTranspose1D {
+    /// Batch size.
+    pub b: usize,
+    /// Input channels.
+    pub c_in: usize,
+    /// Input length.
+    pub l_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Kernel length.
+    pub k: usize,
+    /// Padding removed from both sides of the output.
+    pub padding: usize,
+    /// Extra size added on one side of the output.
+    pub output_padding: usize,
+    /// Upsampling step.
+    pub stride: usize,
+    /// Spacing between kernel taps.
+    pub dilation: usize,
+    /// Channel groups.
+    pub groups: usize,
+}
+
+impl ParamsConvTranspose1D {
+    /// Output length, or `None` if padding removes everything.
+    pub fn l_out(&self) -> Option<usize> {
+        conv_transpose_out(self.l_in, self.k, self.padding, self.output_padding, self.stride, self.dilation)
+    }
+}
+
+/// Parameters of a transposed 2d convolution; the kernel is `[c_in, c_out / groups, kh, kw]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamsConvTranspose2D {
+    /// Batch size.
+    pub b: usize,
+    /// Input channels.
+    pub c_in: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Padding removed from all sides of the output.
+    pub padding: usize,
+    /// Extra size added on one side of each output dim.
+    pub output_padding: usize,
+    /// Upsampling step.
+    pub stride: usize,
+    /// Spacing between kernel taps.
+    pub dilation: usize,
+    /// Channel groups.
+    pub groups: usize,
+}
+
+impl ParamsConvTranspose2D {
+    /// Output height and width, or `None` if padding removes everything.
+    pub fn out_hw(&self) -> Option<(usize, usize)> {
+        Some((
+            conv_transpose_out(self.h, self.kh, self.padding, self.output_padding, self.stride, self.dilation)?,
+            conv_transpose_out(self.w, self.kw, self.padding, self.output_padding, self.stride, self.dilation)?,
+        ))
+    }
+}
+
+fn conv_out(n: usize, k: usize, pad: usize, stride: usize, dil: usize) -> Option<usize> {
+    let span = dil.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+    let padded = n.checked_add(pad.checked_mul(2)?)?;
+    Some(padded.checked_sub(span)? / stride + 1)
+}
+
+fn conv_transpose_out(n: usize, k: usize, pad: usize, out_pad: usize, stride: usize, dil: usize) -> Option<usize> {
+    let base = n.checked_sub(1)?.checked_mul(stride)?;
+    let span = dil.checked_mul(k.checked_sub(1)?)?;
+    base.checked_add(span)?.checked_add(out_pad)?.checked_add(1)?.checked_sub(pad.checked_mul(2)?)
+}
+
+/// One geometry for all four ops: 2d with per-axis padding (1d is height 1).
+#[derive(Clone, Copy)]
+struct Geometry {
+    b: usize,
+    c_in: usize,
+    h: usize,
+    w: usize,
+    c_out: usize,
+    kh: usize,
+    kw: usize,
+    pad_h: usize,
+    pad_w: usize,
+    stride: usize,
+    dilation: usize,
+    groups: usize,
+    oh: usize,
+    ow: usize,
+}
+
+/// Element types the conv kernels compute in (halves go through f32).
+trait ConvElement: Copy + Send + Sync + Default + 'static + std::ops::Add<Output = Self> {}
+impl ConvElement for f32 {}
+impl ConvElement for f64 {}
+
+fn conv_forward<T: ConvElement>(x: &[T], k: &[T], g: Geometry) -> Result<Vec<T>>
+where
+    T: super::matmul::GemmElement,
+{
+    let Geometry { b, c_in, h, w, c_out, kh, kw, pad_h, pad_w, stride, dilation, groups, oh, ow } = g;
+    let (cig, cog) = (c_in / groups, c_out / groups);
+    let kdim = cig * kh * kw;
+    let ncol = oh * ow;
+    let mut out = vec![T::default(); b * c_out * ncol];
+    let mut col = vec![T::default(); kdim * ncol];
+    for bi in 0..b {
+        for gi in 0..groups {
+            // im2col: row (c, i, j) of `col` holds the input pixels tap (i, j) of channel c sees.
+            for c in 0..cig {
+                let plane = &x[((bi * c_in) + gi * cig + c) * h * w..][..h * w];
+                for i in 0..kh {
+                    for j in 0..kw {
+                        let row = &mut col[((c * kh + i) * kw + j) * ncol..][..ncol];
+                        for oy in 0..oh {
+                            let y = (oy * stride + i * dilation) as isize - pad_h as isize;
+                            let dst = &mut row[oy * ow..(oy + 1) * ow];
+                            if y < 0 || y >= h as isize {
+                                dst.fill(T::default());
+                                continue;
+                            }
+                            let src = &plane[y as usize * w..(y as usize + 1) * w];
+                            for (ox, d) in dst.iter_mut().enumerate() {
+                                let xx = (ox * stride + j * dilation) as isize - pad_w as isize;
+                                *d = if xx < 0 || xx >= w as isize { T::default() } else { src[xx as usize] };
+                            }
+                        }
+                    }
+                }
+            }
+            let wk = &k[gi * cog * kdim..(gi + 1) * cog * kdim];
+            let dst = &mut out[(bi * c_out + gi * cog) * ncol..][..cog * ncol];
+            gemm_contiguous(cog, ncol, kdim, wk, &col, dst);
+        }
+    }
+    Ok(out)
+}
+
+fn conv_transpose_forward<T: ConvElement>(x: &[T], k: &[T], g: Geometry) -> Result<Vec<T>>
+where
+    T: super::matmul::GemmElement,
+{
+    let Geometry { b, c_in, h, w, c_out, kh, kw, pad_h, pad_w, stride, dilation, groups, oh, ow } = g;
+    let (cig, cog) = (c_in / groups, c_out / groups);
+    let rows = cog * kh * kw;
+    let mut out = vec![T::default(); b * c_out * oh * ow];
+    let mut cols = vec![T::default(); rows * h * w];
+    for gi in 0..groups {
+        // Kernel of this group as [cig, cog*kh*kw], transposed to [cog*kh*kw, cig].
+        let kg = &k[gi * cig * rows..(gi + 1) * cig * rows];
+        let mut kt = vec![T::default(); rows * cig];
+        for c in 0..cig {
+            for r in 0..rows {
+                kt[r * cig + c] = kg[c * rows + r];
+            }
+        }
+        for bi in 0..b {
+            let xg = &x[(bi * c_in + gi * cig) * h * w..][..cig * h * w];
+            gemm_contiguous(rows, h * w, cig, &kt, xg, &mut cols);
+            // col2im: scatter each tap's contribution to the output pixel it lands on.
+            for co in 0..cog {
+                let dst = &mut out[(bi * c_out + gi * cog + co) * oh * ow..][..oh * ow];
+                for i in 0..kh {
+                    for j in 0..kw {
+                        let row = &cols[((co * kh + i) * kw + j) * h * w..][..h * w];
+                        for y in 0..h {
+                            let oy = (y * stride + i * dilation) as isize - pad_h as isize;
+                            if oy < 0 || oy >= oh as isize {
+                                continue;
+                            }
+                            for xx in 0..w {
+                                let ox = (xx * stride + j * dilation) as isize - pad_w as isize;
+                                if ox < 0 || ox >= ow as isize {
+                                    continue;
+                                }
+                                let d = &mut dst[oy as usize * ow + ox as usize];
+                                *d = *d + row[y * w + xx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs a float kernel on any float storage pair (halves computed in f32).
+fn run_float(
+    op: &'static str,
+    x: &CpuStorage,
+    xl: &Layout,
+    k: &CpuStorage,
+    kl: &Layout,
+    f32_fn: impl Fn(&[f32], &[f32]) -> Result<Vec<f32>>,
+    f64_fn: impl Fn(&[f64], &[f64]) -> Result<Vec<f64>>,
+) -> Result<CpuStorage> {
+    Ok(match (x, k) {
+        (CpuStorage::F32(a), CpuStorage::F32(b)) => {
+            CpuStorage::F32(f32_fn(&contiguous_vec(a, xl), &contiguous_vec(b, kl))?)
+        }
+        (CpuStorage::F64(a), CpuStorage::F64(b)) => {
+            CpuStorage::F64(f64_fn(&contiguous_vec(a, xl), &contiguous_vec(b, kl))?)
+        }
+        (CpuStorage::F16(a), CpuStorage::F16(b)) => {
+            let a = super::copy::map_strided(a, xl, f16::to_f32);
+            let b = super::copy::map_strided(b, kl, f16::to_f32);
+            CpuStorage::F16(f32_fn(&a, &b)?.into_iter().map(f16::from_f32).collect())
+        }
+        (CpuStorage::BF16(a), CpuStorage::BF16(b)) => {
+            let a = super::copy::map_strided(a, xl, bf16::to_f32);
+            let b = super::copy::map_strided(b, kl, bf16::to_f32);
+            CpuStorage::BF16(f32_fn(&a, &b)?.into_iter().map(bf16::from_f32).collect())
+        }
+        (a, b) if a.dtype() != b.dtype() => {
+            return Err(Error::DTypeMismatch { op, lhs: a.dtype(), rhs: b.dtype() })
+        }
+        (a, _) => return Err(Error::unsupported_dtype(op, a.dtype(), "needs a float dtype")),
+    })
+}
+
+pub(crate) fn conv1d(x: &CpuStorage, xl: &Layout, k: &CpuStorage, kl: &Layout, p: &ParamsConv1D) -> Result<CpuStorage> {
+    let l_out = p.l_out().ok_or_else(|| Error::invalid("conv1d", "kernel larger than padded input"))?;
+    let g = Geometry {
+        b: p.b,
+        c_in: p.c_in,
+        h: 1,
+        w: p.l_in,
+        c_out: p.c_out,
+        kh: 1,
+        kw: p.k,
+        pad_h: 0,
+        pad_w: p.padding,
+        stride: p.stride,
+        dilation: p.dilation,
+        groups: p.groups,
+        oh: 1,
+        ow: l_out,
+    };
+    run_float("conv1d", x, xl, k, kl, |a, b| conv_forward(a, b, g), |a, b| conv_forward(a, b, g))
+}
+
+pub(crate) fn conv2d(x: &CpuStorage, xl: &Layout, k: &CpuStorage, kl: &Layout, p: &ParamsConv2D) -> Result<CpuStorage> {
+    let (oh, ow) = p.out_hw().ok_or_else(|| Error::invalid("conv2d", "kernel larger than padded input"))?;
+    let g = Geometry {
+        b: p.b,
+        c_in: p.c_in,
+        h: p.h,
+        w: p.w,
+        c_out: p.c_out,
+        kh: p.kh,
+        kw: p.kw,
+        pad_h: p.padding,
+        pad_w: p.padding,
+        stride: p.stride,
+        dilation: p.dilation,
+        groups: p.groups,
+        oh,
+        ow,
+    };
+    run_float("conv2d", x, xl, k, kl, |a, b| conv_forward(a, b, g), |a, b| conv_forward(a, b, g))
+}
+
+pub(crate) fn conv_transpose1d(
+    x: &CpuStorage,
+    xl: &Layout,
+    k: &CpuStorage,
+    kl: &Layout,
+    p: &ParamsConvTranspose1D,
+) -> Result<CpuStorage> {
+    let l_out = p.l_out().ok_or_else(|| Error::invalid("conv_transpose1d", "padding removes the whole output"))?;
+    let g = Geometry {
+        b: p.b,
+        c_in: p.c_in,
+        h: 1,
+        w: p.l_in,
+        c_out: p.c_out,
+        kh: 1,
+        kw: p.k,
+        pad_h: 0,
+        pad_w: p.padding,
+        stride: p.stride,
+        dilation: p.dilation,
+        groups: p.groups,
+        oh: 1,
+        ow: l_out,
+    };
+    run_float(
+        "conv_transpose1d",
+        x,
+        xl,
+        k,
+        kl,
+        |a, b| conv_transpose_forward(a, b, g),
+        |a, b| conv_transpose_forward(a, b, g),
+    )
+}
+
+pub(crate) fn conv_transpose2d(
+    x: &CpuStorage,
+    xl: &Layout,
+    k: &CpuStorage,
+    kl: &Layout,
+    p: &ParamsConvTranspose2D,
+) -> Result<CpuStorage> {
+    let (oh, ow) =
+        p.out_hw().ok_or_else(|| Error::invalid("conv_transpose2d", "padding removes the whole output"))?;
+    let g = Geometry {
+        b: p.b,
+        c_in: p.c_in,
+        h: p.h,
+        w: p.w,
+        c_out: p.c_out,
+        kh: p.kh,
+        kw: p.kw,
+        pad_h: p.padding,
+        pad_w: p.padding,
+        stride: p.stride,
+        dilation: p.dilation,
+        groups: p.groups,
+        oh,
+        ow,
+    };
+    run_float(
+        "conv_transpose2d",
+        x,
+        xl,
+        k,
+        kl,
+        |a, b| conv_transpose_forward(a, b, g),
+        |a, b| conv_transpose_forward(a, b, g),
+    )
+}

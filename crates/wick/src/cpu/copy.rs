@@ -1,0 +1,191 @@
+//! Strided copies and the simple elementwise maps built on them.
+
+use super::{CpuElement, CpuStorage, Map1, Map1Float, PARALLEL_THRESHOLD};
+use crate::dtype::FloatDType;
+use crate::layout::{coalesce_dims, StridedBlocks};
+use crate::{Error, Layout, Result};
+use rayon::prelude::*;
+
+/// Appends the elements of `l` in row-major order.
+pub(crate) fn extend_strided<T: Copy>(v: &[T], l: &Layout, out: &mut Vec<T>) {
+    match l.strided_blocks() {
+        StridedBlocks::Single { start, len } => out.extend_from_slice(&v[start..start + len]),
+        StridedBlocks::Multiple { block_len: 1, index } => out.extend(index.map(|i| v[i])),
+        StridedBlocks::Multiple { block_len, index } => {
+            for start in index {
+                out.extend_from_slice(&v[start..start + block_len]);
+            }
+        }
+    }
+}
+
+/// Applies `f` to every element of `l`, writing a row-major output.
+pub(crate) fn map_strided<T: Copy + Send + Sync, U: Copy + Send + Sync + Default>(
+    v: &[T],
+    l: &Layout,
+    f: impl Fn(T) -> U + Sync + Send,
+) -> Vec<U> {
+    let n = l.shape().elem_count();
+    if let Some((a, b)) = l.contiguous_offsets() {
+        let src = &v[a..b];
+        if n >= PARALLEL_THRESHOLD {
+            let mut out = vec![U::default(); n];
+            crate::device::install(|| {
+                out.par_chunks_mut(PARALLEL_THRESHOLD / 4)
+                    .zip(src.par_chunks(PARALLEL_THRESHOLD / 4))
+                    .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &s)| *o = f(s)))
+            });
+            return out;
+        }
+        return src.iter().map(|&x| f(x)).collect();
+    }
+    let mut out = Vec::with_capacity(n);
+    match l.strided_blocks() {
+        StridedBlocks::Single { start, len } => out.extend(v[start..start + len].iter().map(|&x| f(x))),
+        StridedBlocks::Multiple { block_len, index } => {
+            for start in index {
+                out.extend(v[start..start + block_len].iter().map(|&x| f(x)));
+            }
+        }
+    }
+    out
+}
+
+/// Copies the elements of `src_l` into `dst` (row-major) starting at `dst_offset`.
+pub(crate) fn copy_strided_src(
+    src: &CpuStorage,
+    dst: &mut CpuStorage,
+    dst_offset: usize,
+    src_l: &Layout,
+) -> Result<()> {
+    fn copy<T: CpuElement>(src: &[T], dst: &mut [T], dst_offset: usize, l: &Layout) -> Result<()> {
+        let n = l.shape().elem_count();
+        let end = dst_offset
+            .checked_add(n)
+            .filter(|&e| e <= dst.len())
+            .ok_or_else(|| Error::invalid("copy", "destination too small"))?;
+        let dst = &mut dst[dst_offset..end];
+        match l.strided_blocks() {
+            StridedBlocks::Single { start, len } => dst.copy_from_slice(&src[start..start + len]),
+            StridedBlocks::Multiple { block_len: 1, .. } => copy_2d_blocked(src, dst, l),
+            StridedBlocks::Multiple { block_len, index } => {
+                for (chunk, start) in dst.chunks_exact_mut(block_len).zip(index) {
+                    chunk.copy_from_slice(&src[start..start + block_len]);
+                }
+            }
+        }
+        Ok(())
+    }
+    macro_rules! arm {
+        ($($v:ident),*) => {
+            match (src, dst) {
+                $((CpuStorage::$v(s), CpuStorage::$v(d)) => copy(s, d, dst_offset, src_l),)*
+                (s, d) => Err(Error::DTypeMismatch { op: "copy", lhs: s.dtype(), rhs: d.dtype() }),
+            }
+        };
+    }
+    arm!(U8, U32, I64, BF16, F16, F32, F64)
+}
+
+/// Copy of a layout whose innermost dim is strided (e.g. a transpose): walks the two innermost
+/// coalesced dims in tiles so that reads and writes both stay in cache.
+fn copy_2d_blocked<T: Copy>(src: &[T], dst: &mut [T], l: &Layout) {
+    let (dims, strides) = coalesce_dims(l.dims(), &[l.stride()]);
+    let s = &strides[0];
+    let r = dims.len();
+    if r < 2 {
+        for (i, d) in dst.iter_mut().enumerate() {
+            *d = src[l.start_offset() + i * s[0]];
+        }
+        return;
+    }
+    let (rows, cols) = (dims[r - 2], dims[r - 1]);
+    let (rs, cs) = (s[r - 2], s[r - 1]);
+    let outer = Layout::new(dims[..r - 2].to_vec().into(), s[..r - 2].to_vec(), l.start_offset());
+    const TILE: usize = 32;
+    for (plane, base) in dst.chunks_exact_mut(rows * cols).zip(outer.strided_index()) {
+        for i0 in (0..rows).step_by(TILE) {
+            for j0 in (0..cols).step_by(TILE) {
+                for j in j0..(j0 + TILE).min(cols) {
+                    for i in i0..(i0 + TILE).min(rows) {
+                        plane[i * cols + j] = src[base + i * rs + j * cs];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `x * mul + add`, for every dtype.
+pub(crate) struct Affine(pub f64, pub f64);
+impl Map1 for Affine {
+    fn f<T: CpuElement>(&self, v: &[T], l: &Layout) -> Result<Vec<T>> {
+        let (m, a) = (T::from_f64(self.0), T::from_f64(self.1));
+        if T::DTYPE.is_float() && T::DTYPE != crate::DType::F64 {
+            // Compute in f32 for the half types (one rounding), in f32 for f32.
+            let (m32, a32) = (self.0 as f32, self.1 as f32);
+            return Ok(map_strided(v, l, |x| T::from_f64((x.to_f64() as f32 * m32 + a32) as f64)));
+        }
+        Ok(map_strided(v, l, |x| x.mul(m).add(a)))
+    }
+}
+
+pub(crate) fn affine(s: &CpuStorage, l: &Layout, mul: f64, add: f64) -> Result<CpuStorage> {
+    if let CpuStorage::F32(v) = s {
+        let (m, a) = (mul as f32, add as f32);
+        return Ok(CpuStorage::F32(map_strided(v, l, |x| x * m + a)));
+    }
+    Affine(mul, add).map(s, l)
+}
+
+struct Powf(f64);
+impl Map1Float for Powf {
+    const OP: &'static str = "powf";
+    fn f<T: CpuElement + FloatDType>(&self, v: &[T], l: &Layout) -> Result<Vec<T>> {
+        let (e32, e64) = (self.0 as f32, self.0);
+        Ok(map_strided(v, l, |x| x.map_f(|x| x.powf(e32), |x| x.powf(e64))))
+    }
+}
+
+pub(crate) fn powf(s: &CpuStorage, l: &Layout, e: f64) -> Result<CpuStorage> {
+    Powf(e).map(s, l)
+}
+
+/// Copies a `rows × width` block between two row-strided buffers, with bounds checked first.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn copy2d(
+    src: &CpuStorage,
+    dst: &mut CpuStorage,
+    rows: usize,
+    width: usize,
+    src_stride: usize,
+    dst_stride: usize,
+    src_offset: usize,
+    dst_offset: usize,
+) -> Result<()> {
+    fn go<T: Copy>(s: &[T], d: &mut [T], rows: usize, w: usize, ss: usize, ds: usize, so: usize, dof: usize) -> Result<()> {
+        if rows == 0 || w == 0 {
+            return Ok(());
+        }
+        let last = |off: usize, stride: usize| {
+            (rows - 1).checked_mul(stride).and_then(|x| x.checked_add(off)).and_then(|x| x.checked_add(w))
+        };
+        match (last(so, ss), last(dof, ds)) {
+            (Some(a), Some(b)) if a <= s.len() && b <= d.len() => {}
+            _ => return Err(Error::invalid("copy2d", "block exceeds its buffer")),
+        }
+        for r in 0..rows {
+            d[dof + r * ds..dof + r * ds + w].copy_from_slice(&s[so + r * ss..so + r * ss + w]);
+        }
+        Ok(())
+    }
+    macro_rules! arm {
+        ($($v:ident),*) => {
+            match (src, dst) {
+                $((CpuStorage::$v(s), CpuStorage::$v(d)) => go(s, d, rows, width, src_stride, dst_stride, src_offset, dst_offset),)*
+                (s, d) => Err(Error::DTypeMismatch { op: "copy2d", lhs: s.dtype(), rhs: d.dtype() }),
+            }
+        };
+    }
+    arm!(U8, U32, I64, BF16, F16, F32, F64)
+}

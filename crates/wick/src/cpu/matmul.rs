@@ -1,0 +1,196 @@
+//! Batched matrix products through the `gemm` crate.
+
+use super::CpuStorage;
+use crate::{Error, Layout, Result};
+use gemm::Parallelism;
+use half::{bf16, f16};
+use rayon::prelude::*;
+
+/// The sizes of a (batched) matrix product `[.., m, k] @ [.., k, n]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatmulDims {
+    /// Rows of the left operand and of the result.
+    pub m: usize,
+    /// Columns of the right operand and of the result.
+    pub n: usize,
+    /// The contracted dim.
+    pub k: usize,
+}
+
+/// Products smaller than this many multiply-adds run on one thread each.
+const SMALL_GEMM: usize = 1 << 18;
+
+/// Element types `gemm` multiplies natively.
+pub(crate) trait GemmElement: Copy + Send + Sync + 'static + Default {
+    const ZERO: Self;
+    const ONE: Self;
+}
+impl GemmElement for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+impl GemmElement for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+impl GemmElement for f16 {
+    const ZERO: Self = f16::ZERO;
+    const ONE: Self = f16::ONE;
+}
+
+/// Offsets of each batch's matrix in storage, from the batch dims of a (broadcast) layout.
+fn batch_offsets(l: &Layout) -> Vec<usize> {
+    let r = l.dims().len();
+    let batch = Layout::new(l.dims()[..r - 2].to_vec().into(), l.stride()[..r - 2].to_vec(), l.start_offset());
+    batch.strided_index().collect()
+}
+
+fn gemm_batched<T: GemmElement>(
+    lhs: &[T],
+    ll: &Layout,
+    rhs: &[T],
+    rl: &Layout,
+    d: MatmulDims,
+) -> Result<Vec<T>> {
+    let MatmulDims { m, n, k } = d;
+    let r = ll.dims().len();
+    let lo = batch_offsets(ll);
+    let ro = batch_offsets(rl);
+    let batches = lo.len();
+    let out_len = batches
+        .checked_mul(m)
+        .and_then(|x| x.checked_mul(n))
+        .ok_or_else(|| Error::overflow("matmul", "output size"))?;
+    let mut out = vec![T::ZERO; out_len];
+    if out_len == 0 {
+        return Ok(out);
+    }
+    let (lrs, lcs) = (ll.stride()[r - 2] as isize, ll.stride()[r - 1] as isize);
+    let (rrs, rcs) = (rl.stride()[r - 2] as isize, rl.stride()[r - 1] as isize);
+    // Bounds: every element either layout can address lies inside its slice.
+    if ll.max_offset_exclusive() > lhs.len() || rl.max_offset_exclusive() > rhs.len() {
+        return Err(Error::invalid("matmul", "layout exceeds its storage"));
+    }
+    let run = |dst: &mut [T], b: usize, par: Parallelism| {
+        // SAFETY: `dst` holds exactly m*n elements written with row stride n and column
+        // stride 1; the lhs/rhs pointers plus any in-range (row, col) times their strides stay
+        // inside their slices, as checked against `max_offset_exclusive` above (broadcast
+        // batch dims have stride 0 and are covered by the same bound).
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                lhs.as_ptr().add(lo[b]),
+                lcs,
+                lrs,
+                rhs.as_ptr().add(ro[b]),
+                rcs,
+                rrs,
+                T::ZERO,
+                T::ONE,
+                false,
+                false,
+                false,
+                par,
+            )
+        }
+    };
+    let work = m * n * k.max(1);
+    let threads = crate::device::num_threads();
+    if k == 0 {
+        return Ok(out);
+    }
+    if batches > 1 && work < SMALL_GEMM {
+        crate::device::install(|| {
+            out.par_chunks_mut(m * n).enumerate().for_each(|(b, dst)| run(dst, b, Parallelism::None))
+        });
+    } else {
+        let par = if work < SMALL_GEMM || threads == 1 { Parallelism::None } else { Parallelism::Rayon(threads) };
+        crate::device::install(|| {
+            for (b, dst) in out.chunks_mut(m * n).enumerate() {
+                run(dst, b, par);
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// `lhs @ rhs` for layouts already broadcast to the same batch dims; output row-major.
+pub(crate) fn matmul(
+    lhs: &CpuStorage,
+    ll: &Layout,
+    rhs: &CpuStorage,
+    rl: &Layout,
+    d: MatmulDims,
+) -> Result<CpuStorage> {
+    Ok(match (lhs, rhs) {
+        (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(gemm_batched(a, ll, b, rl, d)?),
+        (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(gemm_batched(a, ll, b, rl, d)?),
+        (CpuStorage::F16(a), CpuStorage::F16(b)) => CpuStorage::F16(gemm_batched(a, ll, b, rl, d)?),
+        (CpuStorage::BF16(a), CpuStorage::BF16(b)) => {
+            // bf16 multiplies in f32 (exact products, f32 accumulation) and rounds once.
+            let a32 = super::copy::map_strided(a, ll, bf16::to_f32);
+            let b32 = super::copy::map_strided(b, rl, bf16::to_f32);
+            let (lc, rc) = (Layout::contiguous(ll.shape()), Layout::contiguous(rl.shape()));
+            // Broadcast batch dims were materialised by the gather; that is fine for bf16.
+            let out = gemm_batched(&a32, &lc, &b32, &rc, d)?;
+            CpuStorage::BF16(out.into_iter().map(bf16::from_f32).collect())
+        }
+        (a, b) if a.dtype() != b.dtype() => {
+            return Err(Error::DTypeMismatch { op: "matmul", lhs: a.dtype(), rhs: b.dtype() })
+        }
+        (a, _) => {
+            return Err(Error::unsupported_dtype(
+                "matmul",
+                a.dtype(),
+                "matmul needs bf16, f16, f32 or f64",
+            ))
+        }
+    })
+}
+
+/// `c = a @ b` for row-major contiguous `a: [m, k]`, `b: [k, n]`, `c: [m, n]`.
+pub(crate) fn gemm_contiguous<T: GemmElement>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T]) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm_contiguous: slices too short");
+    if m * n == 0 {
+        return;
+    }
+    if k == 0 {
+        c[..m * n].fill(T::ZERO);
+        return;
+    }
+    let threads = crate::device::num_threads();
+    let par = if m * n * k < SMALL_GEMM || threads == 1 { Parallelism::None } else { Parallelism::Rayon(threads) };
+    crate::device::install(|| {
+        // SAFETY: the assert above guarantees every row-major index of the three matrices is
+        // inside its slice.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.as_ptr(),
+                1,
+                k as isize,
+                b.as_ptr(),
+                1,
+                n as isize,
+                T::ZERO,
+                T::ONE,
+                false,
+                false,
+                false,
+                par,
+            )
+        }
+    });
+}
