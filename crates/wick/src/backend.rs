@@ -44,30 +44,62 @@ pub trait BackendStorage: Sized + Send + Sync {
     /// Copies a `rows × width` block from `self` (rows `src_stride` apart, from `src_offset`)
     /// into `dst` (rows `dst_stride` apart, from `dst_offset`).
     #[allow(clippy::too_many_arguments)]
-    fn copy2d(&self, dst: &mut Self, rows: usize, width: usize, src_stride: usize, dst_stride: usize,
-        src_offset: usize, dst_offset: usize) -> Result<()>;
+    fn copy2d(
+        &self,
+        dst: &mut Self,
+        rows: usize,
+        width: usize,
+        src_stride: usize,
+        dst_stride: usize,
+        src_offset: usize,
+        dst_offset: usize,
+    ) -> Result<()>;
     /// Rows of `dim` picked by the rank-1 `ids`.
     fn index_select(&self, ids: &Self, l: &Layout, ids_l: &Layout, dim: usize) -> Result<Self>;
     /// `out[.., i, ..] = self[.., ids[.., i, ..], ..]` along `dim`.
     fn gather(&self, l: &Layout, ids: &Self, ids_l: &Layout, dim: usize) -> Result<Self>;
     /// A copy of self with `src` added at the positions `ids` names along `dim`.
     #[allow(clippy::too_many_arguments)]
-    fn scatter_add(&self, l: &Layout, ids: &Self, ids_l: &Layout, src: &Self, src_l: &Layout, dim: usize)
-        -> Result<Self>;
+    fn scatter_add(
+        &self,
+        l: &Layout,
+        ids: &Self,
+        ids_l: &Layout,
+        src: &Self,
+        src_l: &Layout,
+        dim: usize,
+    ) -> Result<Self>;
     /// A copy of self with slice `j` of `src` added to slice `ids[j]` along `dim`.
     #[allow(clippy::too_many_arguments)]
-    fn index_add(&self, l: &Layout, ids: &Self, ids_l: &Layout, src: &Self, src_l: &Layout, dim: usize)
-        -> Result<Self>;
+    fn index_add(
+        &self,
+        l: &Layout,
+        ids: &Self,
+        ids_l: &Layout,
+        src: &Self,
+        src_l: &Layout,
+        dim: usize,
+    ) -> Result<Self>;
     /// 1d convolution.
     fn conv1d(&self, l: &Layout, kernel: &Self, kl: &Layout, p: &ParamsConv1D) -> Result<Self>;
     /// 2d convolution.
     fn conv2d(&self, l: &Layout, kernel: &Self, kl: &Layout, p: &ParamsConv2D) -> Result<Self>;
     /// Transposed 1d convolution.
-    fn conv_transpose1d(&self, l: &Layout, kernel: &Self, kl: &Layout, p: &ParamsConvTranspose1D)
-        -> Result<Self>;
+    fn conv_transpose1d(
+        &self,
+        l: &Layout,
+        kernel: &Self,
+        kl: &Layout,
+        p: &ParamsConvTranspose1D,
+    ) -> Result<Self>;
     /// Transposed 2d convolution.
-    fn conv_transpose2d(&self, l: &Layout, kernel: &Self, kl: &Layout, p: &ParamsConvTranspose2D)
-        -> Result<Self>;
+    fn conv_transpose2d(
+        &self,
+        l: &Layout,
+        kernel: &Self,
+        kl: &Layout,
+        p: &ParamsConvTranspose2D,
+    ) -> Result<Self>;
     /// 2d max pooling, no padding.
     fn max_pool2d(&self, l: &Layout, kernel: (usize, usize), stride: (usize, usize)) -> Result<Self>;
     /// 2d average pooling, no padding.
@@ -121,8 +153,16 @@ impl BackendStorage for CpuStorage {
     fn copy_strided_src(&self, dst: &mut Self, dst_offset: usize, src_l: &Layout) -> Result<()> {
         crate::cpu::copy_strided_src(self, dst, dst_offset, src_l)
     }
-    fn copy2d(&self, dst: &mut Self, rows: usize, width: usize, src_stride: usize, dst_stride: usize,
-        src_offset: usize, dst_offset: usize) -> Result<()> {
+    fn copy2d(
+        &self,
+        dst: &mut Self,
+        rows: usize,
+        width: usize,
+        src_stride: usize,
+        dst_stride: usize,
+        src_offset: usize,
+        dst_offset: usize,
+    ) -> Result<()> {
         crate::cpu::copy2d(self, dst, rows, width, src_stride, dst_stride, src_offset, dst_offset)
     }
     fn index_select(&self, ids: &Self, l: &Layout, ids_l: &Layout, dim: usize) -> Result<Self> {
@@ -131,12 +171,26 @@ impl BackendStorage for CpuStorage {
     fn gather(&self, l: &Layout, ids: &Self, ids_l: &Layout, dim: usize) -> Result<Self> {
         crate::cpu::gather(self, l, ids, ids_l, dim)
     }
-    fn scatter_add(&self, l: &Layout, ids: &Self, ids_l: &Layout, src: &Self, src_l: &Layout, dim: usize)
-        -> Result<Self> {
+    fn scatter_add(
+        &self,
+        l: &Layout,
+        ids: &Self,
+        ids_l: &Layout,
+        src: &Self,
+        src_l: &Layout,
+        dim: usize,
+    ) -> Result<Self> {
         crate::cpu::scatter_add(self, l, ids, ids_l, src, src_l, dim)
     }
-    fn index_add(&self, l: &Layout, ids: &Self, ids_l: &Layout, src: &Self, src_l: &Layout, dim: usize)
-        -> Result<Self> {
+    fn index_add(
+        &self,
+        l: &Layout,
+        ids: &Self,
+        ids_l: &Layout,
+        src: &Self,
+        src_l: &Layout,
+        dim: usize,
+    ) -> Result<Self> {
         crate::cpu::index_add(self, l, ids, ids_l, src, src_l, dim)
     }
     fn conv1d(&self, l: &Layout, kernel: &Self, kl: &Layout, p: &ParamsConv1D) -> Result<Self> {
@@ -145,12 +199,22 @@ impl BackendStorage for CpuStorage {
     fn conv2d(&self, l: &Layout, kernel: &Self, kl: &Layout, p: &ParamsConv2D) -> Result<Self> {
         crate::cpu::conv2d(self, l, kernel, kl, p)
     }
-    fn conv_transpose1d(&self, l: &Layout, kernel: &Self, kl: &Layout, p: &ParamsConvTranspose1D)
-        -> Result<Self> {
+    fn conv_transpose1d(
+        &self,
+        l: &Layout,
+        kernel: &Self,
+        kl: &Layout,
+        p: &ParamsConvTranspose1D,
+    ) -> Result<Self> {
         crate::cpu::conv_transpose1d(self, l, kernel, kl, p)
     }
-    fn conv_transpose2d(&self, l: &Layout, kernel: &Self, kl: &Layout, p: &ParamsConvTranspose2D)
-        -> Result<Self> {
+    fn conv_transpose2d(
+        &self,
+        l: &Layout,
+        kernel: &Self,
+        kl: &Layout,
+        p: &ParamsConvTranspose2D,
+    ) -> Result<Self> {
         crate::cpu::conv_transpose2d(self, l, kernel, kl, p)
     }
     fn max_pool2d(&self, l: &Layout, kernel: (usize, usize), stride: (usize, usize)) -> Result<Self> {
@@ -242,9 +306,18 @@ impl Storage {
     pub(crate) fn cmp(&self, op: CmpOp, rhs: &Self, l: &Layout, rl: &Layout) -> Result<Self> {
         dispatch2!(self, rhs, op.name(), (a, b) => a.cmp(op, b, l, rl))
     }
-    pub(crate) fn where_cond(&self, l: &Layout, t: &Self, tl: &Layout, f: &Self, fl: &Layout) -> Result<Self> {
+    pub(crate) fn where_cond(
+        &self,
+        l: &Layout,
+        t: &Self,
+        tl: &Layout,
+        f: &Self,
+        fl: &Layout,
+    ) -> Result<Self> {
         match (self, t, f) {
-            (Storage::Cpu(c), Storage::Cpu(t), Storage::Cpu(f)) => Ok(Storage::Cpu(c.where_cond(l, t, tl, f, fl)?)),
+            (Storage::Cpu(c), Storage::Cpu(t), Storage::Cpu(f)) => {
+                Ok(Storage::Cpu(c.where_cond(l, t, tl, f, fl)?))
+            }
         }
     }
     pub(crate) fn reduce_op(&self, op: ReduceOp, l: &Layout, dims: &[usize]) -> Result<Self> {
@@ -262,10 +335,20 @@ impl Storage {
         }
     }
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn copy2d(&self, dst: &mut Self, rows: usize, width: usize, src_stride: usize, dst_stride: usize,
-        src_offset: usize, dst_offset: usize) -> Result<()> {
+    pub(crate) fn copy2d(
+        &self,
+        dst: &mut Self,
+        rows: usize,
+        width: usize,
+        src_stride: usize,
+        dst_stride: usize,
+        src_offset: usize,
+        dst_offset: usize,
+    ) -> Result<()> {
         match (self, dst) {
-            (Storage::Cpu(s), Storage::Cpu(d)) => s.copy2d(d, rows, width, src_stride, dst_stride, src_offset, dst_offset),
+            (Storage::Cpu(s), Storage::Cpu(d)) => {
+                s.copy2d(d, rows, width, src_stride, dst_stride, src_offset, dst_offset)
+            }
         }
     }
     pub(crate) fn index_select(&self, ids: &Self, l: &Layout, ids_l: &Layout, dim: usize) -> Result<Self> {
@@ -275,17 +358,35 @@ impl Storage {
         dispatch2!(self, ids, "gather", (a, b) => a.gather(l, b, ids_l, dim))
     }
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn scatter_add(&self, l: &Layout, ids: &Self, ids_l: &Layout, src: &Self, src_l: &Layout, dim: usize)
-        -> Result<Self> {
+    pub(crate) fn scatter_add(
+        &self,
+        l: &Layout,
+        ids: &Self,
+        ids_l: &Layout,
+        src: &Self,
+        src_l: &Layout,
+        dim: usize,
+    ) -> Result<Self> {
         match (self, ids, src) {
-            (Storage::Cpu(d), Storage::Cpu(i), Storage::Cpu(s)) => Ok(Storage::Cpu(d.scatter_add(l, i, ids_l, s, src_l, dim)?)),
+            (Storage::Cpu(d), Storage::Cpu(i), Storage::Cpu(s)) => {
+                Ok(Storage::Cpu(d.scatter_add(l, i, ids_l, s, src_l, dim)?))
+            }
         }
     }
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn index_add(&self, l: &Layout, ids: &Self, ids_l: &Layout, src: &Self, src_l: &Layout, dim: usize)
-        -> Result<Self> {
+    pub(crate) fn index_add(
+        &self,
+        l: &Layout,
+        ids: &Self,
+        ids_l: &Layout,
+        src: &Self,
+        src_l: &Layout,
+        dim: usize,
+    ) -> Result<Self> {
         match (self, ids, src) {
-            (Storage::Cpu(d), Storage::Cpu(i), Storage::Cpu(s)) => Ok(Storage::Cpu(d.index_add(l, i, ids_l, s, src_l, dim)?)),
+            (Storage::Cpu(d), Storage::Cpu(i), Storage::Cpu(s)) => {
+                Ok(Storage::Cpu(d.index_add(l, i, ids_l, s, src_l, dim)?))
+            }
         }
     }
     pub(crate) fn conv1d(&self, l: &Layout, k: &Self, kl: &Layout, p: &ParamsConv1D) -> Result<Self> {
@@ -294,10 +395,22 @@ impl Storage {
     pub(crate) fn conv2d(&self, l: &Layout, k: &Self, kl: &Layout, p: &ParamsConv2D) -> Result<Self> {
         dispatch2!(self, k, "conv2d", (a, b) => a.conv2d(l, b, kl, p))
     }
-    pub(crate) fn conv_transpose1d(&self, l: &Layout, k: &Self, kl: &Layout, p: &ParamsConvTranspose1D) -> Result<Self> {
+    pub(crate) fn conv_transpose1d(
+        &self,
+        l: &Layout,
+        k: &Self,
+        kl: &Layout,
+        p: &ParamsConvTranspose1D,
+    ) -> Result<Self> {
         dispatch2!(self, k, "conv_transpose1d", (a, b) => a.conv_transpose1d(l, b, kl, p))
     }
-    pub(crate) fn conv_transpose2d(&self, l: &Layout, k: &Self, kl: &Layout, p: &ParamsConvTranspose2D) -> Result<Self> {
+    pub(crate) fn conv_transpose2d(
+        &self,
+        l: &Layout,
+        k: &Self,
+        kl: &Layout,
+        p: &ParamsConvTranspose2D,
+    ) -> Result<Self> {
         dispatch2!(self, k, "conv_transpose2d", (a, b) => a.conv_transpose2d(l, b, kl, p))
     }
     pub(crate) fn max_pool2d(&self, l: &Layout, k: (usize, usize), s: (usize, usize)) -> Result<Self> {

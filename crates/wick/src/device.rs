@@ -169,13 +169,11 @@ pub(crate) fn thread_pool() -> Arc<rayon::ThreadPool> {
     if let Some(p) = guard.as_ref() {
         return p.clone();
     }
-    let pool = build_pool(default_num_threads())
-        .or_else(|_| build_pool(1))
-        .unwrap_or_else(|_| {
-            // Building a one-thread pool only fails if the OS refuses to spawn any thread;
-            // nothing in wick can run then.
-            panic!("wick: cannot start a worker thread")
-        });
+    let pool = build_pool(default_num_threads()).or_else(|_| build_pool(1)).unwrap_or_else(|_| {
+        // Building a one-thread pool only fails if the OS refuses to spawn any thread;
+        // nothing in wick can run then.
+        panic!("wick: cannot start a worker thread")
+    });
     *guard = Some(pool.clone());
     pool
 }

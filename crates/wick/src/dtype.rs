@@ -249,8 +249,7 @@ macro_rules! with_dtype_float {
         }
     };
 }
-with_dtype_float!(f32, F32, 0.0, 1.0, f32::NEG_INFINITY, f32::INFINITY, |v| v as f32, |v| v
-    as f64);
+with_dtype_float!(f32, F32, 0.0, 1.0, f32::NEG_INFINITY, f32::INFINITY, |v| v as f32, |v| v as f64);
 with_dtype_float!(f64, F64, 0.0, 1.0, f64::NEG_INFINITY, f64::INFINITY, |v| v, |v| v);
 with_dtype_float!(
     f16,

@@ -22,7 +22,7 @@ pub enum Error {
     },
 
     /// An operand has the wrong dtype for the op.
-    #[error("{op}: dtypes {lhs:?} and {rhs:?} do not match")]
+    #[error("{op}: dtypes {lhs} and {rhs} do not match")]
     DTypeMismatch {
         /// The operation.
         op: &'static str,
@@ -33,7 +33,7 @@ pub enum Error {
     },
 
     /// The op is not defined for this dtype.
-    #[error("{op}: dtype {dtype:?} is not supported{}", fmt_reason(.reason))]
+    #[error("{op}: dtype {dtype} is not supported{}", fmt_reason(.reason))]
     UnsupportedDType {
         /// The operation.
         op: &'static str,
@@ -164,12 +164,7 @@ impl Error {
     }
 
     /// Shorthand for [`Error::ShapeMismatch`].
-    pub fn shape_mismatch(
-        op: &'static str,
-        lhs: &Shape,
-        rhs: &Shape,
-        reason: impl Into<String>,
-    ) -> Self {
+    pub fn shape_mismatch(op: &'static str, lhs: &Shape, rhs: &Shape, reason: impl Into<String>) -> Self {
         Error::ShapeMismatch { op, lhs: lhs.clone(), rhs: rhs.clone(), reason: reason.into() }
     }
 
@@ -227,15 +222,8 @@ mod tests {
 
     #[test]
     fn shape_mismatch_message() {
-        let e = Error::shape_mismatch(
-            "matmul",
-            &Shape::from((2, 3)),
-            &Shape::from((4, 5)),
-            "inner dims 3 != 4",
-        );
-        assert_eq!(
-            e.to_string(),
-            "matmul: shapes [2, 3] and [4, 5] are not compatible (inner dims 3 != 4)"
-        );
+        let e =
+            Error::shape_mismatch("matmul", &Shape::from((2, 3)), &Shape::from((4, 5)), "inner dims 3 != 4");
+        assert_eq!(e.to_string(), "matmul: shapes [2, 3] and [4, 5] are not compatible (inner dims 3 != 4)");
     }
 }

@@ -75,8 +75,7 @@ impl Layout {
         if self.shape.elem_count() == 0 {
             return self.start_offset;
         }
-        let span: usize =
-            self.shape.dims().iter().zip(self.stride.iter()).map(|(&d, &s)| (d - 1) * s).sum();
+        let span: usize = self.shape.dims().iter().zip(self.stride.iter()).map(|(&d, &s)| (d - 1) * s).sum();
         self.start_offset + span + 1
     }
 
@@ -127,12 +126,7 @@ impl Layout {
         let shape = shape.into();
         let (src, dst) = (self.shape.dims(), shape.dims());
         if dst.len() < src.len() {
-            return Err(Error::shape_mismatch(
-                "broadcast_as",
-                &self.shape,
-                &shape,
-                "target has fewer dims",
-            ));
+            return Err(Error::shape_mismatch("broadcast_as", &self.shape, &shape, "target has fewer dims"));
         }
         let lead = dst.len() - src.len();
         let mut stride = vec![0; dst.len()];

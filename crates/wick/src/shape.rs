@@ -266,10 +266,7 @@ fn check_distinct(mut v: Vec<usize>, shape: &Shape, op: &'static str) -> Result<
     v.sort_unstable();
     for w in v.windows(2) {
         if w[0] == w[1] {
-            return Err(Error::invalid(
-                op,
-                format!("dim {} given twice for shape {shape:?}", w[0]),
-            ));
+            return Err(Error::invalid(op, format!("dim {} given twice for shape {shape:?}", w[0])));
         }
     }
     Ok(v)
@@ -304,11 +301,7 @@ impl<A: Dim, B: Dim> Dims for (A, B) {
 }
 impl<A: Dim, B: Dim, C: Dim> Dims for (A, B, C) {
     fn to_indexes(&self, shape: &Shape, op: &'static str) -> Result<Vec<usize>> {
-        let v = vec![
-            self.0.to_index(shape, op)?,
-            self.1.to_index(shape, op)?,
-            self.2.to_index(shape, op)?,
-        ];
+        let v = vec![self.0.to_index(shape, op)?, self.1.to_index(shape, op)?, self.2.to_index(shape, op)?];
         check_distinct(v, shape, op)
     }
 }

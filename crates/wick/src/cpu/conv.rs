@@ -137,8 +137,22 @@ impl ParamsConvTranspose2D {
     /// Output height and width, or `None` if padding removes everything.
     pub fn out_hw(&self) -> Option<(usize, usize)> {
         Some((
-            conv_transpose_out(self.h, self.kh, self.padding, self.output_padding, self.stride, self.dilation)?,
-            conv_transpose_out(self.w, self.kw, self.padding, self.output_padding, self.stride, self.dilation)?,
+            conv_transpose_out(
+                self.h,
+                self.kh,
+                self.padding,
+                self.output_padding,
+                self.stride,
+                self.dilation,
+            )?,
+            conv_transpose_out(
+                self.w,
+                self.kw,
+                self.padding,
+                self.output_padding,
+                self.stride,
+                self.dilation,
+            )?,
         ))
     }
 }
@@ -149,7 +163,14 @@ fn conv_out(n: usize, k: usize, pad: usize, stride: usize, dil: usize) -> Option
     Some(padded.checked_sub(span)? / stride + 1)
 }
 
-fn conv_transpose_out(n: usize, k: usize, pad: usize, out_pad: usize, stride: usize, dil: usize) -> Option<usize> {
+fn conv_transpose_out(
+    n: usize,
+    k: usize,
+    pad: usize,
+    out_pad: usize,
+    stride: usize,
+    dil: usize,
+) -> Option<usize> {
     let base = n.checked_sub(1)?.checked_mul(stride)?;
     let span = dil.checked_mul(k.checked_sub(1)?)?;
     base.checked_add(span)?.checked_add(out_pad)?.checked_add(1)?.checked_sub(pad.checked_mul(2)?)
@@ -304,7 +325,13 @@ fn run_float(
     })
 }
 
-pub(crate) fn conv1d(x: &CpuStorage, xl: &Layout, k: &CpuStorage, kl: &Layout, p: &ParamsConv1D) -> Result<CpuStorage> {
+pub(crate) fn conv1d(
+    x: &CpuStorage,
+    xl: &Layout,
+    k: &CpuStorage,
+    kl: &Layout,
+    p: &ParamsConv1D,
+) -> Result<CpuStorage> {
     let l_out = p.l_out().ok_or_else(|| Error::invalid("conv1d", "kernel larger than padded input"))?;
     let g = Geometry {
         b: p.b,
@@ -325,7 +352,13 @@ pub(crate) fn conv1d(x: &CpuStorage, xl: &Layout, k: &CpuStorage, kl: &Layout, p
     run_float("conv1d", x, xl, k, kl, |a, b| conv_forward(a, b, g), |a, b| conv_forward(a, b, g))
 }
 
-pub(crate) fn conv2d(x: &CpuStorage, xl: &Layout, k: &CpuStorage, kl: &Layout, p: &ParamsConv2D) -> Result<CpuStorage> {
+pub(crate) fn conv2d(
+    x: &CpuStorage,
+    xl: &Layout,
+    k: &CpuStorage,
+    kl: &Layout,
+    p: &ParamsConv2D,
+) -> Result<CpuStorage> {
     let (oh, ow) = p.out_hw().ok_or_else(|| Error::invalid("conv2d", "kernel larger than padded input"))?;
     let g = Geometry {
         b: p.b,
@@ -353,7 +386,8 @@ pub(crate) fn conv_transpose1d(
     kl: &Layout,
     p: &ParamsConvTranspose1D,
 ) -> Result<CpuStorage> {
-    let l_out = p.l_out().ok_or_else(|| Error::invalid("conv_transpose1d", "padding removes the whole output"))?;
+    let l_out =
+        p.l_out().ok_or_else(|| Error::invalid("conv_transpose1d", "padding removes the whole output"))?;
     let g = Geometry {
         b: p.b,
         c_in: p.c_in,

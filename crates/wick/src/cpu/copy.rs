@@ -65,6 +65,9 @@ pub(crate) fn copy_strided_src(
             .filter(|&e| e <= dst.len())
             .ok_or_else(|| Error::invalid("copy", "destination too small"))?;
         let dst = &mut dst[dst_offset..end];
+        if n == 0 {
+            return Ok(());
+        }
         match l.strided_blocks() {
             StridedBlocks::Single { start, len } => dst.copy_from_slice(&src[start..start + len]),
             StridedBlocks::Multiple { block_len: 1, .. } => copy_2d_blocked(src, dst, l),
@@ -163,7 +166,16 @@ pub(crate) fn copy2d(
     src_offset: usize,
     dst_offset: usize,
 ) -> Result<()> {
-    fn go<T: Copy>(s: &[T], d: &mut [T], rows: usize, w: usize, ss: usize, ds: usize, so: usize, dof: usize) -> Result<()> {
+    fn go<T: Copy>(
+        s: &[T],
+        d: &mut [T],
+        rows: usize,
+        w: usize,
+        ss: usize,
+        ds: usize,
+        so: usize,
+        dof: usize,
+    ) -> Result<()> {
         if rows == 0 || w == 0 {
             return Ok(());
         }

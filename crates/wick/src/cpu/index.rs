@@ -51,7 +51,8 @@ pub(crate) fn index_select(
         let outer: usize = shape[..dim].iter().product();
         let n = shape[dim];
         let inner: usize = shape[dim + 1..].iter().product();
-        let rows = ids.iter().map(|&i| check_index(i, dim, shape, "index_select")).collect::<Result<Vec<_>>>()?;
+        let rows =
+            ids.iter().map(|&i| check_index(i, dim, shape, "index_select")).collect::<Result<Vec<_>>>()?;
         let mut out = Vec::with_capacity(outer * rows.len() * inner);
         for o in 0..outer {
             for &r in &rows {
@@ -74,7 +75,13 @@ pub(crate) fn gather(
     ids_l: &Layout,
     dim: usize,
 ) -> Result<CpuStorage> {
-    fn go<T: CpuElement, I: IndexElement>(v: &[T], l: &Layout, ids: &[I], ids_shape: &Shape, dim: usize) -> Result<Vec<T>> {
+    fn go<T: CpuElement, I: IndexElement>(
+        v: &[T],
+        l: &Layout,
+        ids: &[I],
+        ids_shape: &Shape,
+        dim: usize,
+    ) -> Result<Vec<T>> {
         let data = contiguous_cow(v, l);
         let stride = l.shape().stride_contiguous();
         let mut out = Vec::with_capacity(ids.len());
@@ -178,7 +185,8 @@ pub(crate) fn index_add(
     ) -> Result<Vec<T>> {
         let mut out = contiguous_vec(d, l);
         let s = contiguous_vec(s, sl);
-        let rows = ids.iter().map(|&i| check_index(i, dim, l.shape(), "index_add")).collect::<Result<Vec<_>>>()?;
+        let rows =
+            ids.iter().map(|&i| check_index(i, dim, l.shape(), "index_add")).collect::<Result<Vec<_>>>()?;
         add_into(&mut out, l.shape(), &s, sl.shape(), dim, |idx, _| Ok(rows[idx[dim]]))?;
         Ok(out)
     }

@@ -41,7 +41,8 @@ impl GemmElement for f16 {
 /// Offsets of each batch's matrix in storage, from the batch dims of a (broadcast) layout.
 fn batch_offsets(l: &Layout) -> Vec<usize> {
     let r = l.dims().len();
-    let batch = Layout::new(l.dims()[..r - 2].to_vec().into(), l.stride()[..r - 2].to_vec(), l.start_offset());
+    let batch =
+        Layout::new(l.dims()[..r - 2].to_vec().into(), l.stride()[..r - 2].to_vec(), l.start_offset());
     batch.strided_index().collect()
 }
 
@@ -110,7 +111,8 @@ fn gemm_batched<T: GemmElement>(
             out.par_chunks_mut(m * n).enumerate().for_each(|(b, dst)| run(dst, b, Parallelism::None))
         });
     } else {
-        let par = if work < SMALL_GEMM || threads == 1 { Parallelism::None } else { Parallelism::Rayon(threads) };
+        let par =
+            if work < SMALL_GEMM || threads == 1 { Parallelism::None } else { Parallelism::Rayon(threads) };
         crate::device::install(|| {
             for (b, dst) in out.chunks_mut(m * n).enumerate() {
                 run(dst, b, par);
@@ -145,11 +147,7 @@ pub(crate) fn matmul(
             return Err(Error::DTypeMismatch { op: "matmul", lhs: a.dtype(), rhs: b.dtype() })
         }
         (a, _) => {
-            return Err(Error::unsupported_dtype(
-                "matmul",
-                a.dtype(),
-                "matmul needs bf16, f16, f32 or f64",
-            ))
+            return Err(Error::unsupported_dtype("matmul", a.dtype(), "matmul needs bf16, f16, f32 or f64"))
         }
     })
 }
@@ -165,7 +163,8 @@ pub(crate) fn gemm_contiguous<T: GemmElement>(m: usize, n: usize, k: usize, a: &
         return;
     }
     let threads = crate::device::num_threads();
-    let par = if m * n * k < SMALL_GEMM || threads == 1 { Parallelism::None } else { Parallelism::Rayon(threads) };
+    let par =
+        if m * n * k < SMALL_GEMM || threads == 1 { Parallelism::None } else { Parallelism::Rayon(threads) };
     crate::device::install(|| {
         // SAFETY: the assert above guarantees every row-major index of the three matrices is
         // inside its slice.

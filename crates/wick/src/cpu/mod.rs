@@ -254,11 +254,7 @@ macro_rules! with_index {
             CpuStorage::U8($ids) => $body,
             CpuStorage::U32($ids) => $body,
             CpuStorage::I64($ids) => $body,
-            other => Err(Error::unsupported_dtype(
-                $op,
-                other.dtype(),
-                "indices must be u8, u32 or i64",
-            )),
+            other => Err(Error::unsupported_dtype($op, other.dtype(), "indices must be u8, u32 or i64")),
         }
     };
 }

@@ -55,12 +55,22 @@ fn check_pool(op: &'static str, l: &Layout, kernel: (usize, usize), stride: (usi
     Ok(())
 }
 
-pub(crate) fn max_pool2d(s: &CpuStorage, l: &Layout, kernel: (usize, usize), stride: (usize, usize)) -> Result<CpuStorage> {
+pub(crate) fn max_pool2d(
+    s: &CpuStorage,
+    l: &Layout,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+) -> Result<CpuStorage> {
     check_pool("max_pool2d", l, kernel, stride)?;
     Pool2d { kernel, stride, max: true }.map(s, l)
 }
 
-pub(crate) fn avg_pool2d(s: &CpuStorage, l: &Layout, kernel: (usize, usize), stride: (usize, usize)) -> Result<CpuStorage> {
+pub(crate) fn avg_pool2d(
+    s: &CpuStorage,
+    l: &Layout,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+) -> Result<CpuStorage> {
     check_pool("avg_pool2d", l, kernel, stride)?;
     if s.dtype().is_int() {
         return Err(Error::unsupported_dtype("avg_pool2d", s.dtype(), "needs a float dtype"));
@@ -75,8 +85,10 @@ impl Map1 for Upsample {
         let (b, c, h, w) = (l.dims()[0], l.dims()[1], l.dims()[2], l.dims()[3]);
         let (oh, ow) = (self.0, self.1);
         // PyTorch's "nearest": source index = floor(dst * in / out).
-        let ys: Vec<usize> = (0..oh).map(|y| ((y as f64 * h as f64 / oh as f64) as usize).min(h - 1)).collect();
-        let xs: Vec<usize> = (0..ow).map(|x| ((x as f64 * w as f64 / ow as f64) as usize).min(w - 1)).collect();
+        let ys: Vec<usize> =
+            (0..oh).map(|y| ((y as f64 * h as f64 / oh as f64) as usize).min(h - 1)).collect();
+        let xs: Vec<usize> =
+            (0..ow).map(|x| ((x as f64 * w as f64 / ow as f64) as usize).min(w - 1)).collect();
         let mut out = Vec::with_capacity(b * c * oh * ow);
         for plane in x.chunks_exact(h * w).take(b * c) {
             for &y in &ys {
@@ -92,7 +104,10 @@ impl Map1 for Upsample {
 pub(crate) fn upsample_nearest2d(s: &CpuStorage, l: &Layout, oh: usize, ow: usize) -> Result<CpuStorage> {
     let d = l.dims();
     if (d[2] == 0 || d[3] == 0) && oh * ow > 0 {
-        return Err(Error::invalid("upsample_nearest2d", format!("cannot upsample an empty input {:?}", l.shape())));
+        return Err(Error::invalid(
+            "upsample_nearest2d",
+            format!("cannot upsample an empty input {:?}", l.shape()),
+        ));
     }
     if oh * ow == 0 || d[0] * d[1] == 0 {
         return Ok(CpuStorage::zeros(0, s.dtype()));

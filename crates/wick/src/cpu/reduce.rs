@@ -41,7 +41,11 @@ fn arrange<'a, T: Copy>(v: &'a [T], l: &Layout, dims: &[usize]) -> Problem<'a, T
 }
 
 /// Sums `[outer, red, inner]` with an accumulator type `A`.
-fn sum_with<T: Copy + Send + Sync, A: Copy + Send + Sync + std::ops::Add<Output = A>, U: Copy + Default + Send + Sync>(
+fn sum_with<
+    T: Copy + Send + Sync,
+    A: Copy + Send + Sync + std::ops::Add<Output = A>,
+    U: Copy + Default + Send + Sync,
+>(
     p: &Problem<T>,
     zero: A,
     widen: impl Fn(T) -> A + Sync,
@@ -187,9 +191,16 @@ pub(crate) fn reduce_op(s: &CpuStorage, l: &Layout, op: ReduceOp, dims: &[usize]
     // Fast typed paths for the common float sums (avoid the f64 round trip).
     if op == ReduceOp::Sum {
         match s {
-            CpuStorage::F32(v) => return Ok(CpuStorage::F32(sum_with(&arrange(v, l, dims), 0f32, |x| x, |a| a))),
+            CpuStorage::F32(v) => {
+                return Ok(CpuStorage::F32(sum_with(&arrange(v, l, dims), 0f32, |x| x, |a| a)))
+            }
             CpuStorage::BF16(v) => {
-                return Ok(CpuStorage::BF16(sum_with(&arrange(v, l, dims), 0f32, bf16::to_f32, bf16::from_f32)))
+                return Ok(CpuStorage::BF16(sum_with(
+                    &arrange(v, l, dims),
+                    0f32,
+                    bf16::to_f32,
+                    bf16::from_f32,
+                )))
             }
             CpuStorage::F16(v) => {
                 return Ok(CpuStorage::F16(sum_with(&arrange(v, l, dims), 0f32, f16::to_f32, f16::from_f32)))
@@ -206,7 +217,10 @@ impl Map1Any for Cumsum {
         let p = arrange(v, l, &[self.0]);
         let (red, inner) = (p.red, p.inner);
         let mut out = Vec::with_capacity(p.data.len());
-        for block in p.data.chunks(red * inner.max(1)).filter(|_| inner > 0) {
+        if red * inner == 0 {
+            return Ok(T::into_storage(out));
+        }
+        for block in p.data.chunks(red * inner) {
             if T::DTYPE.is_float() {
                 let mut acc = vec![0f64; inner];
                 for r in 0..red {

@@ -93,7 +93,11 @@ impl Tensor {
     }
 
     /// Broadcasts two operands to a common shape, checking dtype and device.
-    fn broadcast_pair(&self, rhs: &Tensor, op: &'static str) -> Result<(crate::Shape, crate::Layout, crate::Layout)> {
+    fn broadcast_pair(
+        &self,
+        rhs: &Tensor,
+        op: &'static str,
+    ) -> Result<(crate::Shape, crate::Layout, crate::Layout)> {
         if self.dtype() != rhs.dtype() {
             return Err(Error::DTypeMismatch { op, lhs: self.dtype(), rhs: rhs.dtype() });
         }

@@ -42,7 +42,12 @@ impl Tensor {
         if indexers.len() > self.rank() {
             return Err(Error::invalid(
                 "i",
-                format!("{} indices given for a tensor of rank {} (shape {:?})", indexers.len(), self.rank(), self.shape()),
+                format!(
+                    "{} indices given for a tensor of rank {} (shape {:?})",
+                    indexers.len(),
+                    self.rank(),
+                    self.shape()
+                ),
             ));
         }
         let mut t = self.clone();

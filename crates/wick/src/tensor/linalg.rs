@@ -27,8 +27,9 @@ impl Tensor {
         }
         if self.rank() == 1 {
             let k = self.dims()[0];
-            if rhs.rank() >= 2 && rhs.dims()[rhs.rank() - 2] != k {
-                return Err(inner_mismatch(self.shape(), rhs.shape(), k, rhs.dims()[rhs.rank() - 2]));
+            let rk = if rhs.rank() >= 2 { rhs.dims()[rhs.rank() - 2] } else { rhs.dims()[0] };
+            if rk != k {
+                return Err(inner_mismatch(self.shape(), rhs.shape(), k, rk));
             }
             return self.unsqueeze(0)?.matmul(rhs)?.squeeze(D::Minus2);
         }
@@ -48,9 +49,10 @@ impl Tensor {
         if k != k2 {
             return Err(inner_mismatch(self.shape(), rhs.shape(), k, k2));
         }
-        let batch = Shape::from(lb.to_vec())
-            .broadcast_shape_binary_op(&Shape::from(rb.to_vec()), OP)
-            .map_err(|_| Error::shape_mismatch(OP, self.shape(), rhs.shape(), "batch dims do not broadcast"))?;
+        let batch =
+            Shape::from(lb.to_vec()).broadcast_shape_binary_op(&Shape::from(rb.to_vec()), OP).map_err(
+                |_| Error::shape_mismatch(OP, self.shape(), rhs.shape(), "batch dims do not broadcast"),
+            )?;
         let mut ld = batch.dims().to_vec();
         ld.extend_from_slice(&[m, k]);
         let mut rd = batch.dims().to_vec();
@@ -81,7 +83,14 @@ impl Tensor {
 
     /// 1d convolution (cross-correlation, as in PyTorch) of `[b, c_in, l]` with a kernel
     /// `[c_out, c_in / groups, k]`.
-    pub fn conv1d(&self, kernel: &Tensor, padding: usize, stride: usize, dilation: usize, groups: usize) -> Result<Tensor> {
+    pub fn conv1d(
+        &self,
+        kernel: &Tensor,
+        padding: usize,
+        stride: usize,
+        dilation: usize,
+        groups: usize,
+    ) -> Result<Tensor> {
         const OP: &str = "conv1d";
         self.check_conv(kernel, OP, 3)?;
         let (b, c_in, l_in) = self.dims3()?;
@@ -104,14 +113,22 @@ impl Tensor {
     /// assert_eq!(y.to_vec3::<f32>().is_err(), true); // rank 4
     /// # Ok::<(), wick::Error>(())
     /// ```
-    pub fn conv2d(&self, kernel: &Tensor, padding: usize, stride: usize, dilation: usize, groups: usize) -> Result<Tensor> {
+    pub fn conv2d(
+        &self,
+        kernel: &Tensor,
+        padding: usize,
+        stride: usize,
+        dilation: usize,
+        groups: usize,
+    ) -> Result<Tensor> {
         const OP: &str = "conv2d";
         self.check_conv(kernel, OP, 4)?;
         let (b, c_in, h, w) = self.dims4()?;
         let (c_out, cig, kh, kw) = kernel.dims4()?;
         check_groups(OP, self.shape(), kernel.shape(), c_in, c_out, cig, groups, stride, dilation)?;
         let p = ParamsConv2D { b, c_in, h, w, c_out, kh, kw, padding, stride, dilation, groups };
-        let (oh, ow) = p.out_hw().ok_or_else(|| too_big(OP, self.shape(), kernel.shape(), padding, dilation))?;
+        let (oh, ow) =
+            p.out_hw().ok_or_else(|| too_big(OP, self.shape(), kernel.shape(), padding, dilation))?;
         let s = self.storage().conv2d(self.layout(), &kernel.storage(), kernel.layout(), &p)?;
         Ok(Tensor::from_storage_contiguous(s, (b, c_out, oh, ow)))
     }
@@ -131,9 +148,30 @@ impl Tensor {
         self.check_conv(kernel, OP, 3)?;
         let (b, c_in, l_in) = self.dims3()?;
         let (kc_in, cog, k) = kernel.dims3()?;
-        check_transpose(OP, self.shape(), kernel.shape(), c_in, kc_in, groups, stride, dilation, output_padding)?;
+        check_transpose(
+            OP,
+            self.shape(),
+            kernel.shape(),
+            c_in,
+            kc_in,
+            groups,
+            stride,
+            dilation,
+            output_padding,
+        )?;
         let c_out = cog * groups;
-        let p = ParamsConvTranspose1D { b, c_in, l_in, c_out, k, padding, output_padding, stride, dilation, groups };
+        let p = ParamsConvTranspose1D {
+            b,
+            c_in,
+            l_in,
+            c_out,
+            k,
+            padding,
+            output_padding,
+            stride,
+            dilation,
+            groups,
+        };
         let l_out = p.l_out().ok_or_else(|| too_big(OP, self.shape(), kernel.shape(), padding, dilation))?;
         let s = self.storage().conv_transpose1d(self.layout(), &kernel.storage(), kernel.layout(), &p)?;
         Ok(Tensor::from_storage_contiguous(s, (b, c_out, l_out)))
@@ -154,23 +192,57 @@ impl Tensor {
         self.check_conv(kernel, OP, 4)?;
         let (b, c_in, h, w) = self.dims4()?;
         let (kc_in, cog, kh, kw) = kernel.dims4()?;
-        check_transpose(OP, self.shape(), kernel.shape(), c_in, kc_in, groups, stride, dilation, output_padding)?;
+        check_transpose(
+            OP,
+            self.shape(),
+            kernel.shape(),
+            c_in,
+            kc_in,
+            groups,
+            stride,
+            dilation,
+            output_padding,
+        )?;
         let c_out = cog * groups;
-        let p = ParamsConvTranspose2D { b, c_in, h, w, c_out, kh, kw, padding, output_padding, stride, dilation, groups };
-        let (oh, ow) = p.out_hw().ok_or_else(|| too_big(OP, self.shape(), kernel.shape(), padding, dilation))?;
+        let p = ParamsConvTranspose2D {
+            b,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh,
+            kw,
+            padding,
+            output_padding,
+            stride,
+            dilation,
+            groups,
+        };
+        let (oh, ow) =
+            p.out_hw().ok_or_else(|| too_big(OP, self.shape(), kernel.shape(), padding, dilation))?;
         let s = self.storage().conv_transpose2d(self.layout(), &kernel.storage(), kernel.layout(), &p)?;
         Ok(Tensor::from_storage_contiguous(s, (b, c_out, oh, ow)))
     }
 
-    fn pool_dims(&self, op: &'static str, kernel: (usize, usize), stride: (usize, usize)) -> Result<(usize, usize, usize, usize)> {
-        let (b, c, h, w) = self
-            .dims4()
-            .map_err(|_| Error::RankMismatch { op, expected: 4, shape: self.shape().clone() })?;
+    fn pool_dims(
+        &self,
+        op: &'static str,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+    ) -> Result<(usize, usize, usize, usize)> {
+        let (b, c, h, w) =
+            self.dims4().map_err(|_| Error::RankMismatch { op, expected: 4, shape: self.shape().clone() })?;
         if kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 {
-            return Err(Error::invalid(op, format!("kernel {kernel:?} and stride {stride:?} must be positive")));
+            return Err(Error::invalid(
+                op,
+                format!("kernel {kernel:?} and stride {stride:?} must be positive"),
+            ));
         }
         if kernel.0 > h || kernel.1 > w {
-            return Err(Error::invalid(op, format!("kernel {kernel:?} is larger than the input {:?}", self.shape())));
+            return Err(Error::invalid(
+                op,
+                format!("kernel {kernel:?} is larger than the input {:?}", self.shape()),
+            ));
         }
         Ok((b, c, (h - kernel.0) / stride.0 + 1, (w - kernel.1) / stride.1 + 1))
     }
@@ -197,9 +269,11 @@ impl Tensor {
     }
     /// Nearest-neighbour resize of `[b, c, h, w]` to `[b, c, out_h, out_w]`.
     pub fn upsample_nearest2d(&self, out_h: usize, out_w: usize) -> Result<Tensor> {
-        let (b, c, _, _) = self
-            .dims4()
-            .map_err(|_| Error::RankMismatch { op: "upsample_nearest2d", expected: 4, shape: self.shape().clone() })?;
+        let (b, c, _, _) = self.dims4().map_err(|_| Error::RankMismatch {
+            op: "upsample_nearest2d",
+            expected: 4,
+            shape: self.shape().clone(),
+        })?;
         Shape::from((b, c, out_h, out_w)).checked_elem_count("upsample_nearest2d")?;
         let s = self.storage().upsample_nearest2d(self.layout(), out_h, out_w)?;
         Ok(Tensor::from_storage_contiguous(s, (b, c, out_h, out_w)))
@@ -255,12 +329,24 @@ impl Tensor {
         self.check_ids(ids, OP)?;
         check_index_shape(OP, self.shape(), ids.shape(), d)?;
         if src.rank() != ids.rank() || ids.dims().iter().zip(src.dims()).any(|(i, s)| i > s) {
-            return Err(Error::shape_mismatch(OP, ids.shape(), src.shape(), "indices must not be larger than src"));
+            return Err(Error::shape_mismatch(
+                OP,
+                ids.shape(),
+                src.shape(),
+                "indices must not be larger than src",
+            ));
         }
         if src.dtype() != self.dtype() {
             return Err(Error::DTypeMismatch { op: OP, lhs: self.dtype(), rhs: src.dtype() });
         }
-        let s = self.storage().scatter_add(self.layout(), &ids.storage(), ids.layout(), &src.storage(), src.layout(), d)?;
+        let s = self.storage().scatter_add(
+            self.layout(),
+            &ids.storage(),
+            ids.layout(),
+            &src.storage(),
+            src.layout(),
+            d,
+        )?;
         Ok(Tensor::from_storage_contiguous(s, self.shape()))
     }
 
@@ -286,15 +372,24 @@ impl Tensor {
         if src.dtype() != self.dtype() {
             return Err(Error::DTypeMismatch { op: OP, lhs: self.dtype(), rhs: src.dtype() });
         }
-        let s = self.storage().index_add(self.layout(), &ids.storage(), ids.layout(), &src.storage(), src.layout(), d)?;
+        let s = self.storage().index_add(
+            self.layout(),
+            &ids.storage(),
+            ids.layout(),
+            &src.storage(),
+            src.layout(),
+            d,
+        )?;
         Ok(Tensor::from_storage_contiguous(s, self.shape()))
     }
 
     /// Rows of this `[vocab, hidden]` table for integer `ids` of any shape: `[.., hidden]`.
     pub fn embedding(&self, ids: &Tensor) -> Result<Tensor> {
-        let (_, hidden) = self
-            .dims2()
-            .map_err(|_| Error::RankMismatch { op: "embedding", expected: 2, shape: self.shape().clone() })?;
+        let (_, hidden) = self.dims2().map_err(|_| Error::RankMismatch {
+            op: "embedding",
+            expected: 2,
+            shape: self.shape().clone(),
+        })?;
         let flat = self.index_select(&ids.flatten_all()?, 0)?;
         let mut dims = ids.dims().to_vec();
         dims.push(hidden);
@@ -356,7 +451,11 @@ impl Tensor {
         if k > self.dims()[d] {
             return Err(Error::invalid(
                 "topk",
-                format!("k = {k} is larger than dim {d} of size {} (shape {:?})", self.dims()[d], self.shape()),
+                format!(
+                    "k = {k} is larger than dim {d} of size {} (shape {:?})",
+                    self.dims()[d],
+                    self.shape()
+                ),
             ));
         }
         let idx = self.argsort(d, true)?.narrow(d, 0, k)?.contiguous()?;
@@ -369,7 +468,12 @@ fn inner_mismatch(l: &Shape, r: &Shape, k1: usize, k2: usize) -> Error {
 }
 
 fn too_big(op: &'static str, x: &Shape, k: &Shape, padding: usize, dilation: usize) -> Error {
-    Error::shape_mismatch(op, x, k, format!("the kernel (dilation {dilation}) does not fit the input padded by {padding}"))
+    Error::shape_mismatch(
+        op,
+        x,
+        k,
+        format!("the kernel (dilation {dilation}) does not fit the input padded by {padding}"),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -385,7 +489,10 @@ fn check_groups(
     dilation: usize,
 ) -> Result<()> {
     if groups == 0 || stride == 0 || dilation == 0 {
-        return Err(Error::invalid(op, format!("groups {groups}, stride {stride} and dilation {dilation} must be positive")));
+        return Err(Error::invalid(
+            op,
+            format!("groups {groups}, stride {stride} and dilation {dilation} must be positive"),
+        ));
     }
     if c_in % groups != 0 || c_out % groups != 0 || cig * groups != c_in {
         return Err(Error::shape_mismatch(
@@ -411,20 +518,27 @@ fn check_transpose(
     output_padding: usize,
 ) -> Result<()> {
     if groups == 0 || stride == 0 || dilation == 0 {
-        return Err(Error::invalid(op, format!("groups {groups}, stride {stride} and dilation {dilation} must be positive")));
+        return Err(Error::invalid(
+            op,
+            format!("groups {groups}, stride {stride} and dilation {dilation} must be positive"),
+        ));
     }
     if c_in != kc_in || c_in % groups != 0 {
         return Err(Error::shape_mismatch(
             op,
             x,
             k,
-            format!("input channels {c_in} must equal kernel dim 0 ({kc_in}) and be divisible by groups {groups}"),
+            format!(
+                "input channels {c_in} must equal kernel dim 0 ({kc_in}) and be divisible by groups {groups}"
+            ),
         ));
     }
     if output_padding >= stride.max(dilation) {
         return Err(Error::invalid(
             op,
-            format!("output_padding {output_padding} must be smaller than stride {stride} or dilation {dilation}"),
+            format!(
+                "output_padding {output_padding} must be smaller than stride {stride} or dilation {dilation}"
+            ),
         ));
     }
     Ok(())

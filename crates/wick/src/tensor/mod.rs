@@ -295,7 +295,10 @@ impl Tensor {
     pub fn arange_step<T: CpuElement>(start: T, end: T, step: T, device: &Device) -> Result<Self> {
         let (s, e, st) = (start.to_f64(), end.to_f64(), step.to_f64());
         if st == 0.0 || !st.is_finite() || !s.is_finite() || !e.is_finite() {
-            return Err(Error::invalid("arange", format!("start {start}, end {end}, step {step}: step must be finite and non-zero")));
+            return Err(Error::invalid(
+                "arange",
+                format!("start {start}, end {end}, step {step}: step must be finite and non-zero"),
+            ));
         }
         let count = ((e - s) / st).ceil().max(0.0);
         if count > (isize::MAX as usize / T::DTYPE.size_in_bytes()) as f64 {
@@ -353,7 +356,11 @@ impl Tensor {
                 .map(|_| {
                     let x = T::from_f64(lo + (hi - lo) * r.next_f64());
                     // Rounding to a narrow type can land on `hi`; keep the interval half-open.
-                    if x.to_f64() >= hi && hi > lo { T::from_f64(lo) } else { x }
+                    if x.to_f64() >= hi && hi > lo {
+                        T::from_f64(lo)
+                    } else {
+                        x
+                    }
                 })
                 .collect::<Vec<T>>()
         })?;

@@ -58,7 +58,11 @@ impl Tensor {
             if known == 0 || self.elem_count() % known != 0 {
                 return Err(Error::invalid(
                     "reshape",
-                    format!("cannot infer -1 in {dims:?} for {} elements (shape {:?})", self.elem_count(), self.shape()),
+                    format!(
+                        "cannot infer -1 in {dims:?} for {} elements (shape {:?})",
+                        self.elem_count(),
+                        self.shape()
+                    ),
                 ));
             }
             out[i] = self.elem_count() / known;
@@ -218,10 +222,8 @@ impl Tensor {
     /// # Ok::<(), wick::Error>(())
     /// ```
     pub fn cat<T: AsRef<Tensor>, D1: Dim>(tensors: &[T], dim: D1) -> Result<Tensor> {
-        let first = tensors
-            .first()
-            .ok_or_else(|| Error::invalid("cat", "needs at least one tensor"))?
-            .as_ref();
+        let first =
+            tensors.first().ok_or_else(|| Error::invalid("cat", "needs at least one tensor"))?.as_ref();
         let d = dim.to_index(first.shape(), "cat")?;
         let mut total = 0usize;
         for t in tensors {
@@ -240,9 +242,7 @@ impl Tensor {
                     format!("all dims but dim {d} must agree"),
                 ));
             }
-            total = total
-                .checked_add(t.dims()[d])
-                .ok_or_else(|| Error::overflow("cat", "total size"))?;
+            total = total.checked_add(t.dims()[d]).ok_or_else(|| Error::overflow("cat", "total size"))?;
         }
         let mut dims = first.dims().to_vec();
         dims[d] = total;
@@ -266,7 +266,15 @@ impl Tensor {
                     // Copy through a contiguous part, row by row of the [outer, width] view.
                     let part = t.contiguous()?;
                     let guard = part.storage();
-                    guard.copy2d(&mut dst, outer, width, width, total * inner, part.layout().start_offset(), col)?;
+                    guard.copy2d(
+                        &mut dst,
+                        outer,
+                        width,
+                        width,
+                        total * inner,
+                        part.layout().start_offset(),
+                        col,
+                    )?;
                 }
             }
             col += width;
@@ -276,14 +284,17 @@ impl Tensor {
 
     /// Joins tensors of one shape along a new `dim`.
     pub fn stack<T: AsRef<Tensor>, D1: Dim>(tensors: &[T], dim: D1) -> Result<Tensor> {
-        let first = tensors
-            .first()
-            .ok_or_else(|| Error::invalid("stack", "needs at least one tensor"))?
-            .as_ref();
+        let first =
+            tensors.first().ok_or_else(|| Error::invalid("stack", "needs at least one tensor"))?.as_ref();
         let d = dim.to_index_plus_one(first.shape(), "stack")?;
         for t in tensors {
             if t.as_ref().shape() != first.shape() {
-                return Err(Error::shape_mismatch("stack", first.shape(), t.as_ref().shape(), "shapes must be equal"));
+                return Err(Error::shape_mismatch(
+                    "stack",
+                    first.shape(),
+                    t.as_ref().shape(),
+                    "shapes must be equal",
+                ));
             }
         }
         let parts = tensors.iter().map(|t| t.as_ref().unsqueeze(d)).collect::<Result<Vec<_>>>()?;
@@ -317,7 +328,12 @@ impl Tensor {
         if repeats.rank() < self.rank() {
             return Err(Error::invalid(
                 "repeat",
-                format!("{} repeats given for a tensor of rank {} (shape {:?})", repeats.rank(), self.rank(), self.shape()),
+                format!(
+                    "{} repeats given for a tensor of rank {} (shape {:?})",
+                    repeats.rank(),
+                    self.rank(),
+                    self.shape()
+                ),
             ));
         }
         let mut t = self.clone();
@@ -327,11 +343,7 @@ impl Tensor {
         for (i, &r) in repeats.dims().iter().enumerate() {
             if r != 1 {
                 let parts = vec![t.clone(); r];
-                t = if r == 0 {
-                    t.narrow(i, 0, 0)?
-                } else {
-                    Tensor::cat(&parts, i)?
-                };
+                t = if r == 0 { t.narrow(i, 0, 0)? } else { Tensor::cat(&parts, i)? };
             }
         }
         Ok(t)
@@ -374,7 +386,10 @@ fn check_perm(p: Vec<usize>, shape: &Shape) -> Result<Vec<usize>> {
     }
     for &d in &p {
         if d >= shape.rank() || seen[d] {
-            return Err(Error::invalid("permute", format!("{p:?} is not a permutation of the dims of {shape:?}")));
+            return Err(Error::invalid(
+                "permute",
+                format!("{p:?} is not a permutation of the dims of {shape:?}"),
+            ));
         }
         seen[d] = true;
     }
