@@ -185,8 +185,7 @@ pub(crate) fn where_cond(
             return out;
         }
         let Rows { inner, strides, starts } = rows(&[cl, tl, fl]);
-        for r in 0..starts[0].len() {
-            let (rc, rt, rf) = (starts[0][r], starts[1][r], starts[2][r]);
+        for ((&rc, &rt), &rf) in starts[0].iter().zip(&starts[1]).zip(&starts[2]) {
             for i in 0..inner {
                 let keep = c[rc + i * strides[0]] != C::ZERO;
                 out.push(if keep { t[rt + i * strides[1]] } else { f[rf + i * strides[2]] });

@@ -196,14 +196,11 @@ struct Geometry {
 }
 
 /// Element types the conv kernels compute in (halves go through f32).
-trait ConvElement: Copy + Send + Sync + Default + 'static + std::ops::Add<Output = Self> {}
+trait ConvElement: super::matmul::GemmElement + std::ops::Add<Output = Self> {}
 impl ConvElement for f32 {}
 impl ConvElement for f64 {}
 
-fn conv_forward<T: ConvElement>(x: &[T], k: &[T], g: Geometry) -> Result<Vec<T>>
-where
-    T: super::matmul::GemmElement,
-{
+fn conv_forward<T: ConvElement>(x: &[T], k: &[T], g: Geometry) -> Result<Vec<T>> {
     let Geometry { b, c_in, h, w, c_out, kh, kw, pad_h, pad_w, stride, dilation, groups, oh, ow } = g;
     let (cig, cog) = (c_in / groups, c_out / groups);
     let kdim = cig * kh * kw;
@@ -242,10 +239,7 @@ where
     Ok(out)
 }
 
-fn conv_transpose_forward<T: ConvElement>(x: &[T], k: &[T], g: Geometry) -> Result<Vec<T>>
-where
-    T: super::matmul::GemmElement,
-{
+fn conv_transpose_forward<T: ConvElement>(x: &[T], k: &[T], g: Geometry) -> Result<Vec<T>> {
     let Geometry { b, c_in, h, w, c_out, kh, kw, pad_h, pad_w, stride, dilation, groups, oh, ow } = g;
     let (cig, cog) = (c_in / groups, c_out / groups);
     let rows = cog * kh * kw;

@@ -494,7 +494,7 @@ fn check_groups(
             format!("groups {groups}, stride {stride} and dilation {dilation} must be positive"),
         ));
     }
-    if c_in % groups != 0 || c_out % groups != 0 || cig * groups != c_in {
+    if !c_in.is_multiple_of(groups) || !c_out.is_multiple_of(groups) || cig * groups != c_in {
         return Err(Error::shape_mismatch(
             op,
             x,
@@ -523,7 +523,7 @@ fn check_transpose(
             format!("groups {groups}, stride {stride} and dilation {dilation} must be positive"),
         ));
     }
-    if c_in != kc_in || c_in % groups != 0 {
+    if c_in != kc_in || !c_in.is_multiple_of(groups) {
         return Err(Error::shape_mismatch(
             op,
             x,

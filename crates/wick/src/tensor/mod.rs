@@ -44,7 +44,7 @@ pub(crate) struct TensorInner {
 /// let a = Tensor::new(&[[1f32, 2.], [3., 4.]], &dev)?;
 /// let b = Tensor::from_vec(vec![1f32, 0., 0., 1., 1., 1.], (2, 3), &dev)?;
 /// let c = a.matmul(&b)?;
-/// assert_eq!(c.to_vec2::<f32>()?, vec![vec![1., 2., 3.], vec![3., 4., 7.]]);
+/// assert_eq!(c.to_vec2::<f32>()?, vec![vec![3., 2., 2.], vec![7., 4., 4.]]);
 /// let s = c.softmax(D::Minus1)?.sum_keepdim(1)?;
 /// assert_eq!(s.dims(), &[2, 1]);
 /// # Ok::<(), wick::Error>(())

@@ -55,7 +55,7 @@ impl Tensor {
         }
         let mut out: Vec<usize> = dims.iter().map(|&d| d.max(0) as usize).collect();
         if let Some(i) = infer {
-            if known == 0 || self.elem_count() % known != 0 {
+            if known == 0 || !self.elem_count().is_multiple_of(known) {
                 return Err(Error::invalid(
                     "reshape",
                     format!(
