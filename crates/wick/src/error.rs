@@ -126,6 +126,17 @@ pub enum Error {
     #[error("{0} is not available in this build")]
     NotCompiled(&'static str),
 
+    /// A malformed, truncated or hostile file (or in-memory image of one).
+    #[error("{format}: {}{msg}", fmt_tensor(.tensor))]
+    Format {
+        /// The format being read (`"safetensors"`, `"npy"`, `"pth"`, `"gguf"`, ...).
+        format: &'static str,
+        /// The tensor concerned, when there is one.
+        tensor: Option<String>,
+        /// What is wrong, with byte offsets or ranges where they help.
+        msg: String,
+    },
+
     /// An I/O error, with the path when there is one.
     #[error("{path}: {source}")]
     Io {
@@ -144,6 +155,13 @@ pub enum Error {
         /// The error that happened while doing it.
         inner: Box<Error>,
     },
+}
+
+fn fmt_tensor(tensor: &Option<String>) -> String {
+    match tensor {
+        Some(t) => format!("tensor {t:?}: "),
+        None => String::new(),
+    }
 }
 
 fn fmt_reason(reason: &str) -> String {
@@ -171,6 +189,21 @@ impl Error {
     /// Shorthand for [`Error::UnsupportedDType`].
     pub fn unsupported_dtype(op: &'static str, dtype: DType, reason: impl Into<String>) -> Self {
         Error::UnsupportedDType { op, dtype, reason: reason.into() }
+    }
+
+    /// Shorthand for [`Error::Format`] without a tensor name.
+    pub fn format(format: &'static str, msg: impl Into<String>) -> Self {
+        Error::Format { format, tensor: None, msg: msg.into() }
+    }
+
+    /// Shorthand for [`Error::Format`] about one tensor.
+    pub fn format_tensor(format: &'static str, tensor: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Format { format, tensor: Some(tensor.into()), msg: msg.into() }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io { path: path.as_ref().display().to_string(), source }
     }
 
     /// Shorthand for [`Error::Overflow`].

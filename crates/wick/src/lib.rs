@@ -23,8 +23,13 @@ pub mod cpu;
 mod device;
 pub mod dtype;
 mod error;
+pub mod gguf;
 mod layout;
+pub mod npy;
+pub mod npz;
 pub mod op;
+pub mod pth;
+pub mod safetensors;
 mod shape;
 mod tensor;
 

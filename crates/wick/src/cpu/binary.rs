@@ -159,7 +159,7 @@ pub(crate) fn cmp_map(
             }
         };
     }
-    Ok(CpuStorage::U8(arm!(U8, U32, I64, BF16, F16, F32, F64)))
+    Ok(CpuStorage::U8(arm!(U8, U32, I64, BF16, F16, F32, F64).into()))
 }
 
 /// `cond != 0 ? t : f`, all three layouts of one shape.
@@ -196,13 +196,13 @@ pub(crate) fn where_cond(
     macro_rules! values {
         ($c:expr) => {
             match (t, f) {
-                (CpuStorage::U8(t), CpuStorage::U8(f)) => CpuStorage::U8(go($c, cl, t, tl, f, fl)),
-                (CpuStorage::U32(t), CpuStorage::U32(f)) => CpuStorage::U32(go($c, cl, t, tl, f, fl)),
-                (CpuStorage::I64(t), CpuStorage::I64(f)) => CpuStorage::I64(go($c, cl, t, tl, f, fl)),
-                (CpuStorage::BF16(t), CpuStorage::BF16(f)) => CpuStorage::BF16(go($c, cl, t, tl, f, fl)),
-                (CpuStorage::F16(t), CpuStorage::F16(f)) => CpuStorage::F16(go($c, cl, t, tl, f, fl)),
-                (CpuStorage::F32(t), CpuStorage::F32(f)) => CpuStorage::F32(go($c, cl, t, tl, f, fl)),
-                (CpuStorage::F64(t), CpuStorage::F64(f)) => CpuStorage::F64(go($c, cl, t, tl, f, fl)),
+                (CpuStorage::U8(t), CpuStorage::U8(f)) => CpuStorage::U8(go($c, cl, t, tl, f, fl).into()),
+                (CpuStorage::U32(t), CpuStorage::U32(f)) => CpuStorage::U32(go($c, cl, t, tl, f, fl).into()),
+                (CpuStorage::I64(t), CpuStorage::I64(f)) => CpuStorage::I64(go($c, cl, t, tl, f, fl).into()),
+                (CpuStorage::BF16(t), CpuStorage::BF16(f)) => CpuStorage::BF16(go($c, cl, t, tl, f, fl).into()),
+                (CpuStorage::F16(t), CpuStorage::F16(f)) => CpuStorage::F16(go($c, cl, t, tl, f, fl).into()),
+                (CpuStorage::F32(t), CpuStorage::F32(f)) => CpuStorage::F32(go($c, cl, t, tl, f, fl).into()),
+                (CpuStorage::F64(t), CpuStorage::F64(f)) => CpuStorage::F64(go($c, cl, t, tl, f, fl).into()),
                 _ => return Err(Error::DTypeMismatch { op: "where_cond", lhs: t.dtype(), rhs: f.dtype() }),
             }
         };

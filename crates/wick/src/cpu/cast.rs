@@ -14,13 +14,13 @@ fn cast_vec<T: CpuElement, U: CpuElement>(v: &[T], l: &Layout) -> Vec<U> {
 impl Map1Any for ToDType {
     fn f<T: CpuElement>(&self, v: &[T], l: &Layout) -> Result<CpuStorage> {
         Ok(match self.0 {
-            DType::U8 => CpuStorage::U8(cast_vec(v, l)),
-            DType::U32 => CpuStorage::U32(cast_vec(v, l)),
-            DType::I64 => CpuStorage::I64(cast_vec(v, l)),
-            DType::BF16 => CpuStorage::BF16(cast_vec(v, l)),
-            DType::F16 => CpuStorage::F16(cast_vec(v, l)),
-            DType::F32 => CpuStorage::F32(cast_vec(v, l)),
-            DType::F64 => CpuStorage::F64(cast_vec(v, l)),
+            DType::U8 => CpuStorage::U8(cast_vec(v, l).into()),
+            DType::U32 => CpuStorage::U32(cast_vec(v, l).into()),
+            DType::I64 => CpuStorage::I64(cast_vec(v, l).into()),
+            DType::BF16 => CpuStorage::BF16(cast_vec(v, l).into()),
+            DType::F16 => CpuStorage::F16(cast_vec(v, l).into()),
+            DType::F32 => CpuStorage::F32(cast_vec(v, l).into()),
+            DType::F64 => CpuStorage::F64(cast_vec(v, l).into()),
         })
     }
 }
@@ -30,18 +30,18 @@ impl Map1Any for ToDType {
 pub(crate) fn to_dtype(s: &CpuStorage, l: &Layout, dtype: DType) -> Result<CpuStorage> {
     // Direct paths for the conversions models do all the time.
     Ok(match (s, dtype) {
-        (CpuStorage::F32(v), DType::BF16) => CpuStorage::BF16(map_strided(v, l, bf16::from_f32)),
-        (CpuStorage::F32(v), DType::F16) => CpuStorage::F16(map_strided(v, l, f16::from_f32)),
-        (CpuStorage::BF16(v), DType::F32) => CpuStorage::F32(map_strided(v, l, bf16::to_f32)),
-        (CpuStorage::F16(v), DType::F32) => CpuStorage::F32(map_strided(v, l, f16::to_f32)),
-        (CpuStorage::F32(v), DType::F64) => CpuStorage::F64(map_strided(v, l, |x| x as f64)),
-        (CpuStorage::F64(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32)),
-        (CpuStorage::U32(v), DType::I64) => CpuStorage::I64(map_strided(v, l, |x| x as i64)),
-        (CpuStorage::U8(v), DType::U32) => CpuStorage::U32(map_strided(v, l, |x| x as u32)),
-        (CpuStorage::U8(v), DType::I64) => CpuStorage::I64(map_strided(v, l, |x| x as i64)),
-        (CpuStorage::U8(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32)),
-        (CpuStorage::U32(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32)),
-        (CpuStorage::I64(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32)),
+        (CpuStorage::F32(v), DType::BF16) => CpuStorage::BF16(map_strided(v, l, bf16::from_f32).into()),
+        (CpuStorage::F32(v), DType::F16) => CpuStorage::F16(map_strided(v, l, f16::from_f32).into()),
+        (CpuStorage::BF16(v), DType::F32) => CpuStorage::F32(map_strided(v, l, bf16::to_f32).into()),
+        (CpuStorage::F16(v), DType::F32) => CpuStorage::F32(map_strided(v, l, f16::to_f32).into()),
+        (CpuStorage::F32(v), DType::F64) => CpuStorage::F64(map_strided(v, l, |x| x as f64).into()),
+        (CpuStorage::F64(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32).into()),
+        (CpuStorage::U32(v), DType::I64) => CpuStorage::I64(map_strided(v, l, |x| x as i64).into()),
+        (CpuStorage::U8(v), DType::U32) => CpuStorage::U32(map_strided(v, l, |x| x as u32).into()),
+        (CpuStorage::U8(v), DType::I64) => CpuStorage::I64(map_strided(v, l, |x| x as i64).into()),
+        (CpuStorage::U8(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32).into()),
+        (CpuStorage::U32(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32).into()),
+        (CpuStorage::I64(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32).into()),
         _ => return ToDType(dtype).map(s, l),
     })
 }

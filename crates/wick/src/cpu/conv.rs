@@ -297,10 +297,10 @@ fn run_float(
 ) -> Result<CpuStorage> {
     Ok(match (x, k) {
         (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-            CpuStorage::F32(f32_fn(&contiguous_vec(a, xl), &contiguous_vec(b, kl))?)
+            CpuStorage::F32(f32_fn(&contiguous_vec(a, xl), &contiguous_vec(b, kl))?.into())
         }
         (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-            CpuStorage::F64(f64_fn(&contiguous_vec(a, xl), &contiguous_vec(b, kl))?)
+            CpuStorage::F64(f64_fn(&contiguous_vec(a, xl), &contiguous_vec(b, kl))?.into())
         }
         (CpuStorage::F16(a), CpuStorage::F16(b)) => {
             let a = super::copy::map_strided(a, xl, f16::to_f32);

@@ -82,7 +82,7 @@ pub(crate) fn copy_strided_src(
     macro_rules! arm {
         ($($v:ident),*) => {
             match (src, dst) {
-                $((CpuStorage::$v(s), CpuStorage::$v(d)) => copy(s, d, dst_offset, src_l),)*
+                $((CpuStorage::$v(s), CpuStorage::$v(d)) => copy(s, d.to_mut(), dst_offset, src_l),)*
                 (s, d) => Err(Error::DTypeMismatch { op: "copy", lhs: s.dtype(), rhs: d.dtype() }),
             }
         };
@@ -136,7 +136,7 @@ impl Map1 for Affine {
 pub(crate) fn affine(s: &CpuStorage, l: &Layout, mul: f64, add: f64) -> Result<CpuStorage> {
     if let CpuStorage::F32(v) = s {
         let (m, a) = (mul as f32, add as f32);
-        return Ok(CpuStorage::F32(map_strided(v, l, |x| x * m + a)));
+        return Ok(CpuStorage::F32(map_strided(v, l, |x| x * m + a).into()));
     }
     Affine(mul, add).map(s, l)
 }
@@ -194,7 +194,7 @@ pub(crate) fn copy2d(
     macro_rules! arm {
         ($($v:ident),*) => {
             match (src, dst) {
-                $((CpuStorage::$v(s), CpuStorage::$v(d)) => go(s, d, rows, width, src_stride, dst_stride, src_offset, dst_offset),)*
+                $((CpuStorage::$v(s), CpuStorage::$v(d)) => go(s, d.to_mut(), rows, width, src_stride, dst_stride, src_offset, dst_offset),)*
                 (s, d) => Err(Error::DTypeMismatch { op: "copy2d", lhs: s.dtype(), rhs: d.dtype() }),
             }
         };

@@ -157,7 +157,7 @@ pub(crate) fn scatter_add(
         macro_rules! arm {
             ($($v:ident),*) => {
                 match (dst, src) {
-                    $((CpuStorage::$v(d), CpuStorage::$v(s)) => Ok(CpuStorage::$v(go(d, l, &i, ids_l.shape(), s, src_l, dim)?)),)*
+                    $((CpuStorage::$v(d), CpuStorage::$v(s)) => Ok(CpuStorage::$v(go(d, l, &i, ids_l.shape(), s, src_l, dim)?.into())),)*
                     (a, b) => Err(Error::DTypeMismatch { op: "scatter_add", lhs: a.dtype(), rhs: b.dtype() }),
                 }
             };
@@ -195,7 +195,7 @@ pub(crate) fn index_add(
         macro_rules! arm {
             ($($v:ident),*) => {
                 match (dst, src) {
-                    $((CpuStorage::$v(d), CpuStorage::$v(s)) => Ok(CpuStorage::$v(go(d, l, &i, s, src_l, dim)?)),)*
+                    $((CpuStorage::$v(d), CpuStorage::$v(s)) => Ok(CpuStorage::$v(go(d, l, &i, s, src_l, dim)?.into())),)*
                     (a, b) => Err(Error::DTypeMismatch { op: "index_add", lhs: a.dtype(), rhs: b.dtype() }),
                 }
             };

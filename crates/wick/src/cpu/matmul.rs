@@ -131,9 +131,9 @@ pub(crate) fn matmul(
     d: MatmulDims,
 ) -> Result<CpuStorage> {
     Ok(match (lhs, rhs) {
-        (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(gemm_batched(a, ll, b, rl, d)?),
-        (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(gemm_batched(a, ll, b, rl, d)?),
-        (CpuStorage::F16(a), CpuStorage::F16(b)) => CpuStorage::F16(gemm_batched(a, ll, b, rl, d)?),
+        (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(gemm_batched(a, ll, b, rl, d)?.into()),
+        (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(gemm_batched(a, ll, b, rl, d)?.into()),
+        (CpuStorage::F16(a), CpuStorage::F16(b)) => CpuStorage::F16(gemm_batched(a, ll, b, rl, d)?.into()),
         (CpuStorage::BF16(a), CpuStorage::BF16(b)) => {
             // bf16 multiplies in f32 (exact products, f32 accumulation) and rounds once.
             let a32 = super::copy::map_strided(a, ll, bf16::to_f32);

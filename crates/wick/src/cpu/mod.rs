@@ -1,6 +1,7 @@
 //! The CPU backend: storage as typed vectors, kernels written once over [`WithDType`].
 
 mod binary;
+mod buffer;
 mod cast;
 mod conv;
 mod copy;
@@ -11,6 +12,7 @@ mod reduce;
 mod sort;
 mod unary;
 
+pub use buffer::{CpuBuffer, SharedBytes};
 pub use conv::{ParamsConv1D, ParamsConv2D, ParamsConvTranspose1D, ParamsConvTranspose2D};
 pub use matmul::MatmulDims;
 
@@ -22,19 +24,19 @@ use half::{bf16, f16};
 #[derive(Debug, Clone)]
 pub enum CpuStorage {
     /// u8 data.
-    U8(Vec<u8>),
+    U8(CpuBuffer<u8>),
     /// u32 data.
-    U32(Vec<u32>),
+    U32(CpuBuffer<u32>),
     /// i64 data.
-    I64(Vec<i64>),
+    I64(CpuBuffer<i64>),
     /// bf16 data.
-    BF16(Vec<bf16>),
+    BF16(CpuBuffer<bf16>),
     /// f16 data.
-    F16(Vec<f16>),
+    F16(CpuBuffer<f16>),
     /// f32 data.
-    F32(Vec<f32>),
+    F32(CpuBuffer<f32>),
     /// f64 data.
-    F64(Vec<f64>),
+    F64(CpuBuffer<f64>),
 }
 
 /// Runs `$body` with `$v` bound to the typed vector of any variant.
@@ -89,8 +91,8 @@ impl CpuStorage {
 
     /// `n` copies of `value` (converted to `dtype`).
     pub fn filled(n: usize, dtype: DType, value: f64) -> Self {
-        fn fill<T: WithDType>(n: usize, v: f64) -> Vec<T> {
-            vec![T::from_f64(v); n]
+        fn fill<T: WithDType>(n: usize, v: f64) -> CpuBuffer<T> {
+            CpuBuffer::Owned(vec![T::from_f64(v); n])
         }
         match dtype {
             DType::U8 => CpuStorage::U8(fill(n, value)),
@@ -132,7 +134,7 @@ macro_rules! cpu_element {
     ($t:ty, $v:ident) => {
         impl CpuElement for $t {
             fn into_storage(v: Vec<Self>) -> CpuStorage {
-                CpuStorage::$v(v)
+                CpuStorage::$v(CpuBuffer::Owned(v))
             }
             fn slice_of(s: &CpuStorage) -> Option<&[Self]> {
                 match s {
@@ -142,7 +144,7 @@ macro_rules! cpu_element {
             }
             fn slice_of_mut(s: &mut CpuStorage) -> Option<&mut [Self]> {
                 match s {
-                    CpuStorage::$v(v) => Some(v),
+                    CpuStorage::$v(v) => Some(v.to_mut()),
                     _ => None,
                 }
             }
@@ -173,10 +175,10 @@ pub(crate) trait Map1Float {
 
     fn map(&self, s: &CpuStorage, l: &Layout) -> Result<CpuStorage> {
         Ok(match s {
-            CpuStorage::BF16(v) => CpuStorage::BF16(self.f(v, l)?),
-            CpuStorage::F16(v) => CpuStorage::F16(self.f(v, l)?),
-            CpuStorage::F32(v) => CpuStorage::F32(self.f(v, l)?),
-            CpuStorage::F64(v) => CpuStorage::F64(self.f(v, l)?),
+            CpuStorage::BF16(v) => CpuStorage::BF16(self.f(v, l)?.into()),
+            CpuStorage::F16(v) => CpuStorage::F16(self.f(v, l)?.into()),
+            CpuStorage::F32(v) => CpuStorage::F32(self.f(v, l)?.into()),
+            CpuStorage::F64(v) => CpuStorage::F64(self.f(v, l)?.into()),
             _ => {
                 return Err(Error::unsupported_dtype(
                     Self::OP,
@@ -206,7 +208,7 @@ pub(crate) trait Map2 {
         macro_rules! arm {
             ($($v:ident),*) => {
                 match (a, b) {
-                    $((CpuStorage::$v(a), CpuStorage::$v(b)) => Ok(CpuStorage::$v(self.f(a, al, b, bl)?)),)*
+                    $((CpuStorage::$v(a), CpuStorage::$v(b)) => Ok(CpuStorage::$v(self.f(a, al, b, bl)?.into())),)*
                     _ => Err(Error::DTypeMismatch { op: Self::OP, lhs: a.dtype(), rhs: b.dtype() }),
                 }
             };

@@ -160,8 +160,8 @@ impl Map1Any for Reduce<'_> {
             ReduceOp::Sum => T::into_storage(sum_generic(&p)),
             ReduceOp::Max => T::into_storage(fold_with(&p, T::MIN_VALUE, |a, b| a.max_(b))),
             ReduceOp::Min => T::into_storage(fold_with(&p, T::MAX_VALUE, |a, b| a.min_(b))),
-            ReduceOp::ArgMax => CpuStorage::U32(arg_with(&p, |a, b| a > b)),
-            ReduceOp::ArgMin => CpuStorage::U32(arg_with(&p, |a, b| a < b)),
+            ReduceOp::ArgMax => CpuStorage::U32(arg_with(&p, |a, b| a > b).into()),
+            ReduceOp::ArgMin => CpuStorage::U32(arg_with(&p, |a, b| a < b).into()),
         })
     }
 }
@@ -192,7 +192,7 @@ pub(crate) fn reduce_op(s: &CpuStorage, l: &Layout, op: ReduceOp, dims: &[usize]
     if op == ReduceOp::Sum {
         match s {
             CpuStorage::F32(v) => {
-                return Ok(CpuStorage::F32(sum_with(&arrange(v, l, dims), 0f32, |x| x, |a| a)))
+                return Ok(CpuStorage::F32(sum_with(&arrange(v, l, dims), 0f32, |x| x, |a| a).into()))
             }
             CpuStorage::BF16(v) => {
                 return Ok(CpuStorage::BF16(sum_with(
@@ -200,10 +200,10 @@ pub(crate) fn reduce_op(s: &CpuStorage, l: &Layout, op: ReduceOp, dims: &[usize]
                     0f32,
                     bf16::to_f32,
                     bf16::from_f32,
-                )))
+                ).into()))
             }
             CpuStorage::F16(v) => {
-                return Ok(CpuStorage::F16(sum_with(&arrange(v, l, dims), 0f32, f16::to_f32, f16::from_f32)))
+                return Ok(CpuStorage::F16(sum_with(&arrange(v, l, dims), 0f32, f16::to_f32, f16::from_f32).into()))
             }
             _ => {}
         }

@@ -23,7 +23,7 @@ impl Map1Any for ArgSort {
         let n = l.dims().last().copied().unwrap_or(1);
         let mut out = Vec::with_capacity(x.len());
         if n == 0 {
-            return Ok(CpuStorage::U32(out));
+            return Ok(CpuStorage::U32(out.into()));
         }
         let mut idx: Vec<u32> = Vec::with_capacity(n);
         for row in x.chunks_exact(n) {
@@ -37,7 +37,7 @@ impl Map1Any for ArgSort {
             }
             out.extend_from_slice(&idx);
         }
-        Ok(CpuStorage::U32(out))
+        Ok(CpuStorage::U32(out.into()))
     }
 }
 

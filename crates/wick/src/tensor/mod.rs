@@ -1,5 +1,6 @@
 //! `Tensor`: a cheap handle to shared storage plus a layout.
 
+mod bytes;
 mod display;
 mod elementwise;
 mod indexing;

@@ -1,0 +1,1 @@
+//! NumPy `.npy` files: `Tensor::read_npy`, `Tensor::write_npy` and in-memory variants.

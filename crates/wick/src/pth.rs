@@ -1,0 +1,1 @@
+//! PyTorch `.pth`/`.bin` checkpoints through a safe, allow-listed unpickler.

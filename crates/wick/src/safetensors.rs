@@ -1,0 +1,1 @@
+//! safetensors files: load, memory-map (one or several shards) and save.
