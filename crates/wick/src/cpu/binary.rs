@@ -133,7 +133,7 @@ pub(crate) fn binary_map<B: BinaryOpT>(
         return Err(Error::unsupported_dtype(B::NAME, a.dtype(), "needs a float dtype"));
     }
     if B::NAME == "div" && a.dtype().is_int() {
-        let has_zero = with_vec!(b, v => super::copy::map_strided(v, bl, |x| x == WithDType::ZERO)
+        let has_zero = with_vec!(b, v => super::copy::map_strided(v, bl, |x| x.to_f64() == 0.0)
             .into_iter()
             .any(|z| z));
         if has_zero {
@@ -199,7 +199,9 @@ pub(crate) fn where_cond(
                 (CpuStorage::U8(t), CpuStorage::U8(f)) => CpuStorage::U8(go($c, cl, t, tl, f, fl).into()),
                 (CpuStorage::U32(t), CpuStorage::U32(f)) => CpuStorage::U32(go($c, cl, t, tl, f, fl).into()),
                 (CpuStorage::I64(t), CpuStorage::I64(f)) => CpuStorage::I64(go($c, cl, t, tl, f, fl).into()),
-                (CpuStorage::BF16(t), CpuStorage::BF16(f)) => CpuStorage::BF16(go($c, cl, t, tl, f, fl).into()),
+                (CpuStorage::BF16(t), CpuStorage::BF16(f)) => {
+                    CpuStorage::BF16(go($c, cl, t, tl, f, fl).into())
+                }
                 (CpuStorage::F16(t), CpuStorage::F16(f)) => CpuStorage::F16(go($c, cl, t, tl, f, fl).into()),
                 (CpuStorage::F32(t), CpuStorage::F32(f)) => CpuStorage::F32(go($c, cl, t, tl, f, fl).into()),
                 (CpuStorage::F64(t), CpuStorage::F64(f)) => CpuStorage::F64(go($c, cl, t, tl, f, fl).into()),

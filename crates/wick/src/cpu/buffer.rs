@@ -33,15 +33,15 @@ impl<T: WithDType> CpuBuffer<T> {
         let size = len
             .checked_mul(std::mem::size_of::<T>())
             .ok_or_else(|| Error::overflow("borrow_bytes", format!("{len} elements of {}", T::DTYPE)))?;
-        let end = byte_offset
-            .checked_add(size)
-            .filter(|&e| e <= bytes.len())
-            .ok_or_else(|| {
-                Error::invalid(
-                    "borrow_bytes",
-                    format!("bytes {byte_offset}..{byte_offset}+{size} exceed the buffer of {} bytes", bytes.len()),
-                )
-            })?;
+        let end = byte_offset.checked_add(size).filter(|&e| e <= bytes.len()).ok_or_else(|| {
+            Error::invalid(
+                "borrow_bytes",
+                format!(
+                    "bytes {byte_offset}..{byte_offset}+{size} exceed the buffer of {} bytes",
+                    bytes.len()
+                ),
+            )
+        })?;
         let ptr = bytes[byte_offset..end].as_ptr();
         if cfg!(target_endian = "big") || !(ptr as usize).is_multiple_of(std::mem::align_of::<T>()) {
             return Ok(None);

@@ -195,15 +195,14 @@ pub(crate) fn reduce_op(s: &CpuStorage, l: &Layout, op: ReduceOp, dims: &[usize]
                 return Ok(CpuStorage::F32(sum_with(&arrange(v, l, dims), 0f32, |x| x, |a| a).into()))
             }
             CpuStorage::BF16(v) => {
-                return Ok(CpuStorage::BF16(sum_with(
-                    &arrange(v, l, dims),
-                    0f32,
-                    bf16::to_f32,
-                    bf16::from_f32,
-                ).into()))
+                return Ok(CpuStorage::BF16(
+                    sum_with(&arrange(v, l, dims), 0f32, bf16::to_f32, bf16::from_f32).into(),
+                ))
             }
             CpuStorage::F16(v) => {
-                return Ok(CpuStorage::F16(sum_with(&arrange(v, l, dims), 0f32, f16::to_f32, f16::from_f32).into()))
+                return Ok(CpuStorage::F16(
+                    sum_with(&arrange(v, l, dims), 0f32, f16::to_f32, f16::from_f32).into(),
+                ))
             }
             _ => {}
         }

@@ -39,7 +39,12 @@ impl Tensor {
     /// assert!(Tensor::from_raw_bytes(&bytes, DType::F32, 3, &Device::Cpu).is_err());
     /// # Ok::<(), wick::Error>(())
     /// ```
-    pub fn from_raw_bytes<S: Into<Shape>>(bytes: &[u8], dtype: DType, shape: S, device: &Device) -> Result<Self> {
+    pub fn from_raw_bytes<S: Into<Shape>>(
+        bytes: &[u8],
+        dtype: DType,
+        shape: S,
+        device: &Device,
+    ) -> Result<Self> {
         let shape = shape.into();
         let need = byte_len(&shape, dtype, "from_raw_bytes")?;
         if need != bytes.len() {

@@ -31,7 +31,10 @@ impl Tensor {
             if rk != k {
                 return Err(inner_mismatch(self.shape(), rhs.shape(), k, rk));
             }
-            return self.unsqueeze(0)?.matmul(rhs)?.squeeze(D::Minus2);
+            let out = self.unsqueeze(0)?.matmul(rhs)?;
+            // The inserted row is the second-to-last dim, or the only one left for a vector rhs
+            // (a dot product, which gives a scalar as in PyTorch).
+            return if rhs.rank() == 1 { out.squeeze(0) } else { out.squeeze(D::Minus2) };
         }
         if rhs.rank() == 1 {
             let k = self.dims()[self.rank() - 1];
