@@ -101,16 +101,21 @@ const MAX_HEADER: u64 = 100_000_000;
 /// Checks the header's tensor entries one by one so that an error names the tensor and the
 /// byte range at fault (the `safetensors` crate then validates the file as a whole).
 fn validate_header(bytes: &[u8]) -> Result<()> {
-    let len_bytes: [u8; 8] = bytes
-        .get(..8)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::format(FORMAT, format!("file too small: {} bytes, the header length alone needs 8", bytes.len())))?;
+    let len_bytes: [u8; 8] = bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(|| {
+        Error::format(
+            FORMAT,
+            format!("file too small: {} bytes, the header length alone needs 8", bytes.len()),
+        )
+    })?;
     let n = u64::from_le_bytes(len_bytes);
     if n > MAX_HEADER {
         return Err(Error::format(FORMAT, format!("header of {n} bytes is too large (limit {MAX_HEADER})")));
     }
     let end = 8usize.checked_add(n as usize).filter(|&e| e <= bytes.len()).ok_or_else(|| {
-        Error::format(FORMAT, format!("header length {n} runs past the end of the file ({} bytes)", bytes.len()))
+        Error::format(
+            FORMAT,
+            format!("header length {n} runs past the end of the file ({} bytes)", bytes.len()),
+        )
     })?;
     let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..end])
         .map_err(|e| Error::format(FORMAT, format!("invalid JSON in header: {e}")))?;
@@ -134,7 +139,9 @@ fn validate_header(bytes: &[u8]) -> Result<()> {
             .ok_or_else(|| bad(format!("shape {:?} overflows the byte size", info.shape)))?;
         let (a, b) = info.data_offsets;
         if a > b || b > data_len {
-            return Err(bad(format!("data offsets {a}..{b} lie outside the data section of {data_len} bytes")));
+            return Err(bad(format!(
+                "data offsets {a}..{b} lie outside the data section of {data_len} bytes"
+            )));
         }
         if b - a != size {
             return Err(bad(format!(
@@ -152,7 +159,10 @@ fn validate_header(bytes: &[u8]) -> Result<()> {
             return Err(Error::format_tensor(
                 FORMAT,
                 w[1].2,
-                format!("data bytes {}..{} overlap tensor {:?} at {}..{}", w[1].0, w[1].1, w[0].2, w[0].0, w[0].1),
+                format!(
+                    "data bytes {}..{} overlap tensor {:?} at {}..{}",
+                    w[1].0, w[1].1, w[0].2, w[0].0, w[0].1
+                ),
             ));
         }
     }

@@ -96,8 +96,14 @@ fn corrupt_files_give_specific_errors() {
         ("header_past_eof.safetensors", "header length 10000 runs past the end"),
         ("header_huge.safetensors", "too large"),
         ("bad_json.safetensors", "invalid JSON"),
-        ("offsets_out_of_bounds.safetensors", "tensor \"w\": data offsets 0..64 lie outside the data section of 16 bytes"),
-        ("size_mismatch.safetensors", "tensor \"w\": data offsets 0..16 hold 16 bytes but shape [3] of F32 needs 12"),
+        (
+            "offsets_out_of_bounds.safetensors",
+            "tensor \"w\": data offsets 0..64 lie outside the data section of 16 bytes",
+        ),
+        (
+            "size_mismatch.safetensors",
+            "tensor \"w\": data offsets 0..16 hold 16 bytes but shape [3] of F32 needs 12",
+        ),
         ("overlapping.safetensors", "tensor \"b\": data bytes 4..12 overlap tensor \"a\""),
         ("shape_overflow.safetensors", "overflows"),
         ("unsupported_dtype.safetensors", "dtype C64 is not supported"),

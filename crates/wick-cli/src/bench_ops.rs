@@ -1,0 +1,155 @@
+//! `wick bench ops`: op-level workloads, each warmed up and repeated, reported as medians.
+//!
+//! `scripts/compare.py` runs the same workloads (same names, same shapes) in PyTorch and puts
+//! the two side by side; keep the two lists in sync.
+
+use std::time::{Duration, Instant};
+use wick::{DType, Device, Result, Tensor, D};
+
+/// One workload: a name, a closure to time, and the work it does (flops or bytes moved).
+struct Workload {
+    name: String,
+    run: Box<dyn Fn() -> Result<Tensor>>,
+    flops: f64,
+    bytes: f64,
+}
+
+fn randn(shape: &[usize], dtype: DType) -> Result<Tensor> {
+    Tensor::randn(0f32, 1., shape, &Device::Cpu)?.to_dtype(dtype)
+}
+
+fn w(
+    name: impl Into<String>,
+    flops: f64,
+    bytes: f64,
+    run: impl Fn() -> Result<Tensor> + 'static,
+) -> Workload {
+    Workload { name: name.into(), run: Box::new(run), flops, bytes }
+}
+
+fn workloads() -> Result<Vec<Workload>> {
+    let mut v = Vec::new();
+    for (dt, tag) in [(DType::F32, "f32"), (DType::F16, "f16"), (DType::BF16, "bf16")] {
+        for n in [256usize, 512, 1024, 2048] {
+            let (a, b) = (randn(&[n, n], dt)?, randn(&[n, n], dt)?);
+            v.push(w(format!("matmul_{tag}_{n}"), 2.0 * (n * n * n) as f64, 0.0, move || a.matmul(&b)));
+        }
+        for m in [1usize, 128] {
+            let (a, b) = (randn(&[m, 4096], dt)?, randn(&[4096, 4096], dt)?);
+            let bytes = if m == 1 { (4096 * 4096 * dt.size_in_bytes()) as f64 } else { 0.0 };
+            v.push(w(
+                format!("matmul_{tag}_{m}x4096x4096"),
+                2.0 * (m * 4096 * 4096) as f64,
+                bytes,
+                move || a.matmul(&b),
+            ));
+        }
+        let (q, k) = (randn(&[12, 128, 64], dt)?, randn(&[12, 64, 128], dt)?);
+        v.push(w(format!("bmm_{tag}_12x128x64x128"), 2.0 * (12 * 128 * 64 * 128) as f64, 0.0, move || {
+            q.matmul(&k)
+        }));
+    }
+    let n4m = 2048 * 2048;
+    let (a, b, row) =
+        (randn(&[2048, 2048], DType::F32)?, randn(&[2048, 2048], DType::F32)?, randn(&[2048], DType::F32)?);
+    let (a2, b2) = (a.clone(), b.clone());
+    v.push(w("add_f32_4M", 0.0, 12.0 * n4m as f64, move || a2.add(&b2)));
+    let (a2, r2) = (a.clone(), row.clone());
+    v.push(w("add_f32_4M_broadcast_row", 0.0, 8.0 * n4m as f64, move || a2.add(&r2)));
+    let a2 = a.clone();
+    v.push(w("exp_f32_4M", 0.0, 8.0 * n4m as f64, move || a2.exp()));
+    let a2 = a.clone();
+    v.push(w("gelu_f32_4M", 0.0, 8.0 * n4m as f64, move || a2.gelu()));
+    let a2 = a.clone();
+    v.push(w("silu_f32_4M", 0.0, 8.0 * n4m as f64, move || a2.silu()));
+    let x = randn(&[32, 128, 768], DType::F32)?;
+    let nx = (32 * 128 * 768) as f64;
+    let x2 = x.clone();
+    v.push(w("softmax_f32_32x128x768", 0.0, 8.0 * nx, move || x2.softmax(D::Minus1)));
+    let logits = randn(&[1, 32000], DType::F32)?;
+    v.push(w("softmax_f32_1x32000", 0.0, 8.0 * 32000.0, move || logits.softmax(D::Minus1)));
+    let a2 = a.clone();
+    v.push(w("sum_f32_4M_lastdim", 0.0, 4.0 * n4m as f64, move || a2.sum_keepdim(D::Minus1)));
+    let a2 = a.clone();
+    v.push(w("max_f32_4M_lastdim", 0.0, 4.0 * n4m as f64, move || a2.max_keepdim(D::Minus1)));
+    let a2 = a.clone();
+    v.push(w("sum_f32_4M_all", 0.0, 4.0 * n4m as f64, move || a2.sum_all()));
+    let (img, ker) = (randn(&[1, 64, 56, 56], DType::F32)?, randn(&[64, 64, 3, 3], DType::F32)?);
+    v.push(w("conv2d_f32_1x64x56x56_k3", 2.0 * (64 * 64 * 9 * 56 * 56) as f64, 0.0, move || {
+        img.conv2d(&ker, 1, 1, 1, 1)
+    }));
+    let table = randn(&[32000, 768], DType::F32)?;
+    let ids =
+        Tensor::from_vec((0..4096u32).map(|i| (i * 7919) % 32000).collect::<Vec<_>>(), 4096, &Device::Cpu)?;
+    v.push(w("embedding_f32_32000x768_4096ids", 0.0, 8.0 * 4096.0 * 768.0, move || table.embedding(&ids)));
+    let (c1, c2) = (randn(&[2048, 1024], DType::F32)?, randn(&[2048, 1024], DType::F32)?);
+    v.push(w("cat_f32_2x2048x1024_dim1", 0.0, 16.0 * 2048.0 * 1024.0, move || Tensor::cat(&[&c1, &c2], 1)));
+    let a2 = a.clone();
+    v.push(w("transpose_contiguous_f32_2048", 0.0, 8.0 * n4m as f64, move || a2.t()?.contiguous()));
+    let a2 = a.clone();
+    v.push(w("to_bf16_f32_4M", 0.0, 6.0 * n4m as f64, move || a2.to_dtype(DType::BF16)));
+    let hb = a.to_dtype(DType::BF16)?;
+    v.push(w("to_f32_bf16_4M", 0.0, 6.0 * n4m as f64, move || hb.to_dtype(DType::F32)));
+    let big = randn(&[64 * 1024 * 1024 / 4], DType::F32)?.reshape((1024, 16384))?;
+    let big_t = big.narrow(1, 0, 16384)?;
+    v.push(w("copy_f32_64MiB", 0.0, 2.0 * 64.0 * 1048576.0, move || big_t.copy()));
+    let (t1, t2) = (randn(&[64], DType::F32)?, randn(&[64], DType::F32)?);
+    v.push(w("tiny_add_f32_64", 0.0, 0.0, move || t1.add(&t2)));
+    Ok(v)
+}
+
+fn time_one(f: &dyn Fn() -> Result<Tensor>, min_reps: usize, budget: Duration) -> Result<Vec<f64>> {
+    for _ in 0..2 {
+        f()?;
+    }
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < min_reps || (start.elapsed() < budget && times.len() < 10_000) {
+        let t = Instant::now();
+        let out = f()?;
+        times.push(t.elapsed().as_secs_f64());
+        drop(out);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times)
+}
+
+/// Runs the workloads whose name contains `filter`, printing one JSON line (or a table row)
+/// per workload.
+pub fn run(filter: Option<&str>, json: bool, budget_ms: u64) -> Result<bool> {
+    let all = workloads()?;
+    if !json {
+        println!("{:<34} {:>11} {:>11} {:>11} {:>10}", "workload", "median", "p10", "p90", "rate");
+    }
+    for wl in all.iter().filter(|w| filter.is_none_or(|f| w.name.contains(f))) {
+        let t = time_one(&wl.run, 10, Duration::from_millis(budget_ms))?;
+        let pct = |p: f64| t[((t.len() - 1) as f64 * p).round() as usize];
+        let med = pct(0.5);
+        let (rate, unit) = if wl.flops > 0.0 {
+            (wl.flops / med / 1e9, "GFLOP/s")
+        } else if wl.bytes > 0.0 {
+            (wl.bytes / med / 1e9, "GB/s")
+        } else {
+            (0.0, "")
+        };
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "name": wl.name, "median_us": med * 1e6, "p10_us": pct(0.1) * 1e6, "p90_us": pct(0.9) * 1e6,
+                    "reps": t.len(), "rate": rate, "unit": unit, "threads": wick::num_threads(),
+                })
+            );
+        } else {
+            println!(
+                "{:<34} {:>9.1}µs {:>9.1}µs {:>9.1}µs {:>7.1} {unit}",
+                wl.name,
+                med * 1e6,
+                pct(0.1) * 1e6,
+                pct(0.9) * 1e6,
+                rate
+            );
+        }
+    }
+    Ok(true)
+}

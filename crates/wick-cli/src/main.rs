@@ -1,0 +1,59 @@
+//! The `wick` command-line tool.
+
+mod bench;
+mod bench_ops;
+mod inspect;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// wick: fast, lean ML inference in Rust.
+#[derive(Parser)]
+#[command(name = "wick", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the format, metadata and tensors of weight files (safetensors, npy, npz, pth, gguf).
+    Inspect {
+        /// Files to inspect.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Read every tensor and count NaN/Inf values (shows a progress bar).
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Benchmarks that print JSON lines.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect { files, json, verify } => inspect::run(&files, json, verify),
+        Command::Bench { what } => bench::run(what),
+    };
+    match result {
+        Ok(ok) => {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! PyTorch `.pth`/`.bin` checkpoints through a safe, allow-listed unpickler.
