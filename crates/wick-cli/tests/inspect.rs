@@ -9,7 +9,11 @@ fn wick_tests() -> PathBuf {
 
 fn inspect(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_wick")).arg("inspect").args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -43,8 +47,13 @@ fn table_output_and_failure_on_corrupt_files() {
     let good = t.join("fixtures/gguf/quantized.gguf");
     let (ok, out, _) = inspect(&[good.to_str().unwrap()]);
     assert!(ok);
-    assert!(out.contains("(gguf, 14 tensors") && out.contains("Q4_K") && out.contains("general.architecture"), "{out}");
-    for bad in ["corrupt/safetensors/overlapping.safetensors", "corrupt/gguf", "corrupt/pth/builtins_eval.pth"] {
+    assert!(
+        out.contains("(gguf, 14 tensors") && out.contains("Q4_K") && out.contains("general.architecture"),
+        "{out}"
+    );
+    for bad in
+        ["corrupt/safetensors/overlapping.safetensors", "corrupt/gguf", "corrupt/pth/builtins_eval.pth"]
+    {
         let path = t.join(bad);
         let path = if path.is_dir() {
             std::fs::read_dir(&path).unwrap().next().unwrap().unwrap().path()
@@ -53,7 +62,10 @@ fn table_output_and_failure_on_corrupt_files() {
         };
         let (ok, _, err) = inspect(&[good.to_str().unwrap(), path.to_str().unwrap()]);
         assert!(!ok, "{bad}: a corrupt file must make inspect fail");
-        assert!(err.contains("error:") && err.contains(path.file_name().unwrap().to_str().unwrap()), "{bad}: {err}");
+        assert!(
+            err.contains("error:") && err.contains(path.file_name().unwrap().to_str().unwrap()),
+            "{bad}: {err}"
+        );
     }
     let (_, _, err) = inspect(&[t.join("corrupt/pth/builtins_eval.pth").to_str().unwrap()]);
     assert!(err.contains("builtins") && err.contains("eval"), "{err}");

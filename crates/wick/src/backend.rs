@@ -108,6 +108,29 @@ pub trait BackendStorage: Sized + Send + Sync {
     fn upsample_nearest2d(&self, l: &Layout, h: usize, w: usize) -> Result<Self>;
     /// Stable argsort of each row of the last dim (U32 output).
     fn arg_sort_last_dim(&self, l: &Layout, ascending: bool) -> Result<Self>;
+
+    // Fused ops: a backend may implement these with one kernel; `Ok(None)` (the default)
+    // tells the caller to compose the op from the primitives above instead.
+
+    /// Softmax, or with `log` log-softmax, over the last dim (row-major output).
+    fn softmax_last_dim(&self, _l: &Layout, _log: bool) -> Result<Option<Self>> {
+        Ok(None)
+    }
+    /// Layer norm over the last dim: `(x − mean) / sqrt(var + eps) · w + b`, with `w` and the
+    /// optional `b` rank-1 of the last dim's size and of `self`'s dtype.
+    fn layer_norm(
+        &self,
+        _l: &Layout,
+        _w: (&Self, &Layout),
+        _b: Option<(&Self, &Layout)>,
+        _eps: f64,
+    ) -> Result<Option<Self>> {
+        Ok(None)
+    }
+    /// RMS norm over the last dim: `x / sqrt(mean(x²) + eps) · w`.
+    fn rms_norm(&self, _l: &Layout, _w: (&Self, &Layout), _eps: f64) -> Result<Option<Self>> {
+        Ok(None)
+    }
 }
 
 impl BackendStorage for CpuStorage {
@@ -228,6 +251,21 @@ impl BackendStorage for CpuStorage {
     }
     fn arg_sort_last_dim(&self, l: &Layout, ascending: bool) -> Result<Self> {
         crate::cpu::arg_sort_last_dim(self, l, ascending)
+    }
+    fn softmax_last_dim(&self, l: &Layout, log: bool) -> Result<Option<Self>> {
+        crate::cpu::softmax_last_dim(self, l, log)
+    }
+    fn layer_norm(
+        &self,
+        l: &Layout,
+        w: (&Self, &Layout),
+        b: Option<(&Self, &Layout)>,
+        eps: f64,
+    ) -> Result<Option<Self>> {
+        crate::cpu::layer_norm(self, l, w, b, eps)
+    }
+    fn rms_norm(&self, l: &Layout, w: (&Self, &Layout), eps: f64) -> Result<Option<Self>> {
+        crate::cpu::rms_norm(self, l, w, eps)
     }
 }
 
@@ -424,5 +462,31 @@ impl Storage {
     }
     pub(crate) fn arg_sort_last_dim(&self, l: &Layout, ascending: bool) -> Result<Self> {
         dispatch1!(self, x => x.arg_sort_last_dim(l, ascending))
+    }
+    pub(crate) fn softmax_last_dim(&self, l: &Layout, log: bool) -> Result<Option<Self>> {
+        match self {
+            Storage::Cpu(s) => Ok(s.softmax_last_dim(l, log)?.map(Storage::Cpu)),
+        }
+    }
+    pub(crate) fn layer_norm(
+        &self,
+        l: &Layout,
+        w: (&Self, &Layout),
+        b: Option<(&Self, &Layout)>,
+        eps: f64,
+    ) -> Result<Option<Self>> {
+        match (self, w.0, b) {
+            (Storage::Cpu(x), Storage::Cpu(w0), None) => {
+                Ok(x.layer_norm(l, (w0, w.1), None, eps)?.map(Storage::Cpu))
+            }
+            (Storage::Cpu(x), Storage::Cpu(w0), Some((Storage::Cpu(b0), bl))) => {
+                Ok(x.layer_norm(l, (w0, w.1), Some((b0, bl)), eps)?.map(Storage::Cpu))
+            }
+        }
+    }
+    pub(crate) fn rms_norm(&self, l: &Layout, w: (&Self, &Layout), eps: f64) -> Result<Option<Self>> {
+        match (self, w.0) {
+            (Storage::Cpu(x), Storage::Cpu(w0)) => Ok(x.rms_norm(l, (w0, w.1), eps)?.map(Storage::Cpu)),
+        }
     }
 }

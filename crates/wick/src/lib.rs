@@ -28,6 +28,7 @@ mod layout;
 pub mod npy;
 pub mod npz;
 pub mod op;
+pub mod ops;
 pub mod pth;
 pub mod safetensors;
 mod shape;

@@ -7,7 +7,7 @@
 //! ```
 //! use wick::{Device, Tensor};
 //! let dir = std::env::temp_dir().join(format!("wick-doc-st-{}", std::process::id()));
-//! std::fs::create_dir_all(&dir)?;
+//! std::fs::create_dir_all(&dir).map_err(|e| wick::Error::io(&dir, e))?;
 //! let path = dir.join("w.safetensors");
 //! let w = Tensor::arange(0f32, 6., &Device::Cpu)?.reshape((2, 3))?;
 //! wick::safetensors::save([("w", &w)], &path)?;

@@ -1,9 +1,9 @@
 //! Conversion between dtypes.
 
-use super::copy::map_strided;
+use super::copy::{map_slices, map_strided};
+use super::kernels::convert;
 use super::{CpuElement, CpuStorage, Map1Any};
 use crate::{DType, Layout, Result};
-use half::{bf16, f16};
 
 struct ToDType(DType);
 
@@ -30,10 +30,11 @@ impl Map1Any for ToDType {
 pub(crate) fn to_dtype(s: &CpuStorage, l: &Layout, dtype: DType) -> Result<CpuStorage> {
     // Direct paths for the conversions models do all the time.
     Ok(match (s, dtype) {
-        (CpuStorage::F32(v), DType::BF16) => CpuStorage::BF16(map_strided(v, l, bf16::from_f32).into()),
-        (CpuStorage::F32(v), DType::F16) => CpuStorage::F16(map_strided(v, l, f16::from_f32).into()),
-        (CpuStorage::BF16(v), DType::F32) => CpuStorage::F32(map_strided(v, l, bf16::to_f32).into()),
-        (CpuStorage::F16(v), DType::F32) => CpuStorage::F32(map_strided(v, l, f16::to_f32).into()),
+        // Vector kernels, bit-exact with `half`'s scalar conversions.
+        (CpuStorage::F32(v), DType::BF16) => CpuStorage::BF16(map_slices(v, l, convert::f32_to_bf16).into()),
+        (CpuStorage::F32(v), DType::F16) => CpuStorage::F16(map_slices(v, l, convert::f32_to_f16).into()),
+        (CpuStorage::BF16(v), DType::F32) => CpuStorage::F32(map_slices(v, l, convert::bf16_to_f32).into()),
+        (CpuStorage::F16(v), DType::F32) => CpuStorage::F32(map_slices(v, l, convert::f16_to_f32).into()),
         (CpuStorage::F32(v), DType::F64) => CpuStorage::F64(map_strided(v, l, |x| x as f64).into()),
         (CpuStorage::F64(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32).into()),
         (CpuStorage::U32(v), DType::I64) => CpuStorage::I64(map_strided(v, l, |x| x as i64).into()),

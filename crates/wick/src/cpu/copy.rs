@@ -51,6 +51,18 @@ pub(crate) fn map_strided<T: Copy + Send + Sync, U: Copy + Send + Sync + Default
     out
 }
 
+/// Runs a slice kernel over the elements of `l` into a new row-major vector (a strided layout
+/// is gathered first), in parallel chunks on wick's pool once the input is large.
+pub(crate) fn map_slices<T: Copy + Send + Sync, U: Copy + Send + Sync + Default>(
+    v: &[T],
+    l: &Layout,
+    kernel: impl Fn(&[T], &mut [U]) + Sync + Send,
+) -> Vec<U> {
+    let src = super::contiguous_cow(v, l);
+    let parallel = src.len() >= PARALLEL_THRESHOLD;
+    super::kernels::collect_pieces(&src, 2048, PARALLEL_THRESHOLD / 4, parallel, kernel)
+}
+
 /// Copies the elements of `src_l` into `dst` (row-major) starting at `dst_offset`.
 pub(crate) fn copy_strided_src(
     src: &CpuStorage,

@@ -5,7 +5,9 @@ mod buffer;
 mod cast;
 mod conv;
 mod copy;
+mod fused;
 mod index;
+pub(crate) mod kernels;
 mod matmul;
 mod pool;
 mod reduce;
@@ -280,6 +282,16 @@ pub(crate) fn contiguous_cow<'a, T: Copy>(v: &'a [T], l: &Layout) -> std::borrow
     }
 }
 
+/// The instruction set the CPU kernels run with: `"avx512"`, `"avx2"` or `"scalar"` — the
+/// best this CPU has, capped by the `WICK_ISA` environment variable (read once).
+///
+/// ```
+/// assert!(["avx512", "avx2", "scalar"].contains(&wick::cpu::kernel_isa()));
+/// ```
+pub fn kernel_isa() -> &'static str {
+    kernels::Isa::selected().name()
+}
+
 /// Problem size (in elements) below which kernels stay on the calling thread.
 pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 15;
 
@@ -287,6 +299,7 @@ pub(crate) use binary::{binary_map, cmp_map, where_cond};
 pub(crate) use cast::to_dtype;
 pub(crate) use conv::{conv1d, conv2d, conv_transpose1d, conv_transpose2d};
 pub(crate) use copy::{affine, copy2d, copy_strided_src, powf};
+pub(crate) use fused::{layer_norm, rms_norm, softmax_last_dim};
 pub(crate) use index::{gather, index_add, index_select, scatter_add};
 pub(crate) use matmul::matmul;
 pub(crate) use pool::{avg_pool2d, max_pool2d, upsample_nearest2d};

@@ -1,6 +1,6 @@
 //! Reductions (sum, max, min, argmax, argmin) and cumulative sums.
 
-use super::{contiguous_cow, contiguous_vec, CpuElement, CpuStorage, Map1Any, PARALLEL_THRESHOLD};
+use super::{contiguous_cow, contiguous_vec, kernels, CpuElement, CpuStorage, Map1Any, PARALLEL_THRESHOLD};
 use crate::dtype::WithDType;
 use crate::op::ReduceOp;
 use crate::{DType, Layout, Result};
@@ -187,13 +187,50 @@ impl<T: WithDType> std::ops::Add for Wrap<T> {
     }
 }
 
+/// Reduces each contiguous row of `p` (`inner == 1`) with a vector kernel, rows in parallel
+/// once the problem is large.
+fn rows_with(p: &Problem<f32>, kernel: fn(&[f32]) -> f32) -> Vec<f32> {
+    let mut out = vec![kernel(&[]); p.outer];
+    if p.red == 0 {
+        return out;
+    }
+    let rows = p.data.chunks(p.red);
+    if p.outer * p.red >= PARALLEL_THRESHOLD && p.outer > 1 {
+        crate::device::install(|| {
+            out.par_iter_mut().zip(p.data.par_chunks(p.red)).for_each(|(o, r)| *o = kernel(r))
+        });
+    } else {
+        out.iter_mut().zip(rows).for_each(|(o, r)| *o = kernel(r));
+    }
+    out
+}
+
+/// f32 sum, max and min: SIMD over contiguous rows, the generic loops otherwise.
+fn reduce_f32(v: &[f32], l: &Layout, op: ReduceOp, dims: &[usize]) -> Option<Vec<f32>> {
+    let kernel: fn(&[f32]) -> f32 = match op {
+        ReduceOp::Sum => kernels::reduce::sum,
+        ReduceOp::Max => kernels::reduce::max,
+        ReduceOp::Min => kernels::reduce::min,
+        ReduceOp::ArgMax | ReduceOp::ArgMin => return None,
+    };
+    let p = arrange(v, l, dims);
+    Some(match (p.inner, op) {
+        (1, _) => rows_with(&p, kernel),
+        (_, ReduceOp::Sum) => sum_with(&p, 0f32, |x| x, |a| a),
+        (_, ReduceOp::Max) => fold_with(&p, f32::MIN_VALUE, |a, b| a.max_(b)),
+        _ => fold_with(&p, f32::MAX_VALUE, |a, b| a.min_(b)),
+    })
+}
+
 pub(crate) fn reduce_op(s: &CpuStorage, l: &Layout, op: ReduceOp, dims: &[usize]) -> Result<CpuStorage> {
+    if let CpuStorage::F32(v) = s {
+        if let Some(out) = reduce_f32(v, l, op, dims) {
+            return Ok(CpuStorage::F32(out.into()));
+        }
+    }
     // Fast typed paths for the common float sums (avoid the f64 round trip).
     if op == ReduceOp::Sum {
         match s {
-            CpuStorage::F32(v) => {
-                return Ok(CpuStorage::F32(sum_with(&arrange(v, l, dims), 0f32, |x| x, |a| a).into()))
-            }
             CpuStorage::BF16(v) => {
                 return Ok(CpuStorage::BF16(
                     sum_with(&arrange(v, l, dims), 0f32, bf16::to_f32, bf16::from_f32).into(),

@@ -158,6 +158,9 @@ impl Tensor {
 
     /// Softmax along `dim` (float dtypes), computed stably (max subtracted first).
     ///
+    /// Over the last dim of f32, f16 and bf16 data this is one fused kernel (three passes per
+    /// row); otherwise it is composed from `max`, `sub`, `exp`, `sum` and `div`.
+    ///
     /// ```
     /// use wick::{Device, Tensor, D};
     /// let t = Tensor::new(&[[1f32, 2., 3.]], &Device::Cpu)?;
@@ -166,24 +169,31 @@ impl Tensor {
     /// # Ok::<(), wick::Error>(())
     /// ```
     pub fn softmax<D: Dim>(&self, dim: D) -> Result<Tensor> {
-        self.check_float("softmax")?;
-        let d = dim.to_index(self.shape(), "softmax")?;
-        if self.dims()[d] == 0 {
-            return Ok(self.clone());
-        }
-        let e = self.sub(&self.max_keepdim(d)?)?.exp()?;
-        e.div(&e.sum_keepdim(d)?)
+        self.softmax_impl(dim, false, "softmax")
     }
 
-    /// Log-softmax along `dim` (float dtypes).
+    /// Log-softmax along `dim` (float dtypes); fused over the last dim like [`Tensor::softmax`].
     pub fn log_softmax<D: Dim>(&self, dim: D) -> Result<Tensor> {
-        self.check_float("log_softmax")?;
-        let d = dim.to_index(self.shape(), "log_softmax")?;
+        self.softmax_impl(dim, true, "log_softmax")
+    }
+
+    fn softmax_impl<D: Dim>(&self, dim: D, log: bool, op: &'static str) -> Result<Tensor> {
+        self.check_float(op)?;
+        let d = dim.to_index(self.shape(), op)?;
         if self.dims()[d] == 0 {
             return Ok(self.clone());
         }
+        if d + 1 == self.rank() {
+            if let Some(s) = self.storage().softmax_last_dim(self.layout(), log)? {
+                return Ok(Tensor::from_storage_contiguous(s, self.shape()));
+            }
+        }
         let shifted = self.sub(&self.max_keepdim(d)?)?;
-        let lse = shifted.exp()?.sum_keepdim(d)?.log()?;
-        shifted.sub(&lse)
+        let e = shifted.exp()?;
+        if log {
+            shifted.sub(&e.sum_keepdim(d)?.log()?)
+        } else {
+            e.div(&e.sum_keepdim(d)?)
+        }
     }
 }

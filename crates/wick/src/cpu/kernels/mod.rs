@@ -1,0 +1,190 @@
+//! SIMD kernels over plain slices, chosen at run time.
+//!
+//! Every kernel family lives in its own folder: `mod.rs` holds the safe slice API, which
+//! dispatches once per call on [`Isa::selected`]; `scalar.rs` holds the portable twin, which is
+//! both the fallback on other CPUs and the reference the SIMD variants are tested against;
+//! `x86_64.rs` holds the AVX2 and AVX-512 variants, written once over the vector primitives of
+//! [`x86`] and stamped out per instruction set.
+//!
+//! The instruction set is detected once (`is_x86_feature_detected!`) and cached; nothing needs
+//! `-C target-cpu=native`. `WICK_ISA=scalar|avx2|avx512` caps the choice, so tests and
+//! benchmarks can force every path on one machine; asking for more than the CPU has gets the
+//! best it has.
+//!
+//! Kernels see slices only: layouts, dtypes and threads are the business of `cpu/`.
+
+pub(crate) mod activation;
+pub(crate) mod convert;
+pub(crate) mod norm;
+pub(crate) mod reduce;
+pub(crate) mod scalar_math;
+pub(crate) mod softmax;
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86;
+
+use std::sync::OnceLock;
+
+/// An instruction-set level a kernel variant is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Isa {
+    /// Portable Rust, no explicit SIMD.
+    Scalar,
+    /// AVX2 + FMA + F16C (Haswell, Zen 1 and later): 8 f32 lanes.
+    Avx2,
+    /// AVX-512 F/BW/VL/DQ (Skylake-X, Ice Lake, Zen 4 and later): 16 f32 lanes.
+    Avx512,
+}
+
+/// What the CPU offers, detected once.
+#[derive(Debug, Clone, Copy)]
+struct Features {
+    avx2: bool,
+    avx512: bool,
+    avx512bf16: bool,
+}
+
+fn features() -> Features {
+    static FEATURES: OnceLock<Features> = OnceLock::new();
+    *FEATURES.get_or_init(detect)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> Features {
+    // These lists must match the `target_feature` strings in `x86/mod.rs`.
+    let avx2 = is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c");
+    let avx512 = avx2
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512dq");
+    let avx512bf16 = avx512 && is_x86_feature_detected!("avx512bf16");
+    Features { avx2, avx512, avx512bf16 }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect() -> Features {
+    Features { avx2: false, avx512: false, avx512bf16: false }
+}
+
+impl Isa {
+    /// Every level, lowest first.
+    pub(crate) const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+
+    /// The name `WICK_ISA` accepts.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU can run this level's kernels.
+    pub(crate) fn available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            Isa::Avx2 => features().avx2,
+            Isa::Avx512 => features().avx512,
+        }
+    }
+
+    /// This level if the CPU has it, else the best level below it that it has.
+    pub(crate) fn resolve(self) -> Isa {
+        Isa::ALL.into_iter().rev().find(|i| *i <= self && i.available()).unwrap_or(Isa::Scalar)
+    }
+
+    /// The level every kernel call uses: the best the CPU has, capped by `WICK_ISA`.
+    pub(crate) fn selected() -> Isa {
+        static SELECTED: OnceLock<Isa> = OnceLock::new();
+        *SELECTED.get_or_init(|| {
+            let cap = std::env::var("WICK_ISA")
+                .ok()
+                .and_then(|v| Isa::ALL.into_iter().find(|i| i.name().eq_ignore_ascii_case(v.trim())))
+                .unwrap_or(Isa::Avx512);
+            cap.resolve()
+        })
+    }
+}
+
+/// Runs `kernel` over `src` a piece of `piece` elements at a time (the last may be shorter)
+/// and returns its outputs. The new vector is not zero-filled up front — for memory-bound
+/// kernels that is a whole extra pass over memory, ~30% of their time — but a piece at a
+/// time just before the kernel writes it, while it is in cache, so a kernel only ever sees
+/// initialized memory. With `parallel`, tasks of about `task` elements (rounded down to whole
+/// pieces) run on wick's pool.
+pub(crate) fn collect_pieces<T, U>(
+    src: &[T],
+    piece: usize,
+    task: usize,
+    parallel: bool,
+    kernel: impl Fn(&[T], &mut [U]) + Sync + Send,
+) -> Vec<U>
+where
+    T: Copy + Sync,
+    U: Copy + Send + Sync + Default,
+{
+    use rayon::prelude::*;
+    use std::mem::MaybeUninit;
+    let n = src.len();
+    let piece = piece.max(1);
+    let task = task.max(piece) / piece * piece;
+    let mut out: Vec<U> = Vec::with_capacity(n);
+    let body = |(dst, src): (&mut [MaybeUninit<U>], &[T])| {
+        for (d, s) in dst.chunks_mut(piece).zip(src.chunks(piece)) {
+            for e in d.iter_mut() {
+                e.write(U::default());
+            }
+            // SAFETY: every element of `d` was initialized just above, and `MaybeUninit<U>`
+            // has the layout of `U`, so this is a plain `&mut [U]` over the same memory.
+            let d = unsafe { &mut *(d as *mut [MaybeUninit<U>] as *mut [U]) };
+            kernel(s, d);
+        }
+    };
+    let spare = &mut out.spare_capacity_mut()[..n];
+    if parallel {
+        crate::device::install(|| spare.par_chunks_mut(task).zip(src.par_chunks(task)).for_each(body));
+    } else {
+        body((spare, src));
+    }
+    // SAFETY: `spare` and `src` both have `n` elements and are cut into the same tasks and
+    // pieces, so the loop above initialized all of the first `n`. A panic in `kernel` unwinds
+    // past this line, leaving the length at 0.
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// Whether the CPU has the AVX-512 BF16 extension (`vcvtne2ps2bf16`, `vdpbf16ps`).
+///
+/// Detected for the bf16 dot products to come; the conversions below do not use it, since
+/// `vcvtneps2bf16` flushes subnormal inputs to zero and so differs from `half::bf16::from_f32`.
+#[allow(dead_code)]
+pub(crate) fn has_avx512bf16() -> bool {
+    features().avx512bf16
+}
+
+/// Calls the variant of kernel `$f` for an [`Isa`] (resolved against the CPU first): used in a
+/// family's `mod.rs`, whose `scalar` and `x86_64` modules hold the variants.
+macro_rules! dispatch {
+    ($isa:expr, $f:ident ( $($arg:expr),* $(,)? )) => {
+        match $isa.resolve() {
+            #[cfg(target_arch = "x86_64")]
+            $crate::cpu::kernels::Isa::Avx512 => {
+                // SAFETY: `resolve` yields Avx512 only when the CPU has every feature the
+                // avx512 variants are compiled with (see `detect` and `x86/mod.rs`).
+                unsafe { x86_64::avx512::$f($($arg),*) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            $crate::cpu::kernels::Isa::Avx2 => {
+                // SAFETY: `resolve` yields Avx2 only when the CPU has AVX2, FMA and F16C, the
+                // features the avx2 variants are compiled with.
+                unsafe { x86_64::avx2::$f($($arg),*) }
+            }
+            _ => scalar::$f($($arg),*),
+        }
+    };
+}
+pub(crate) use dispatch;
