@@ -66,6 +66,11 @@ fn workloads() -> Result<Vec<Workload>> {
     let nx = (32 * 128 * 768) as f64;
     let x2 = x.clone();
     v.push(w("softmax_f32_32x128x768", 0.0, 8.0 * nx, move || x2.softmax(D::Minus1)));
+    let (lw, lb) = (randn(&[768], DType::F32)?, randn(&[768], DType::F32)?);
+    let (x2, w2, b2) = (x.clone(), lw.clone(), lb.clone());
+    v.push(w("layer_norm_f32_32x128x768", 0.0, 8.0 * nx, move || wick::ops::layer_norm(&x2, &w2, Some(&b2), 1e-5)));
+    let (x2, w2) = (x.clone(), lw.clone());
+    v.push(w("rms_norm_f32_32x128x768", 0.0, 8.0 * nx, move || wick::ops::rms_norm(&x2, &w2, 1e-5)));
     let logits = randn(&[1, 32000], DType::F32)?;
     v.push(w("softmax_f32_1x32000", 0.0, 8.0 * 32000.0, move || logits.softmax(D::Minus1)));
     let a2 = a.clone();
