@@ -68,7 +68,9 @@ fn workloads() -> Result<Vec<Workload>> {
     v.push(w("softmax_f32_32x128x768", 0.0, 8.0 * nx, move || x2.softmax(D::Minus1)));
     let (lw, lb) = (randn(&[768], DType::F32)?, randn(&[768], DType::F32)?);
     let (x2, w2, b2) = (x.clone(), lw.clone(), lb.clone());
-    v.push(w("layer_norm_f32_32x128x768", 0.0, 8.0 * nx, move || wick::ops::layer_norm(&x2, &w2, Some(&b2), 1e-5)));
+    v.push(w("layer_norm_f32_32x128x768", 0.0, 8.0 * nx, move || {
+        wick::ops::layer_norm(&x2, &w2, Some(&b2), 1e-5)
+    }));
     let (x2, w2) = (x.clone(), lw.clone());
     v.push(w("rms_norm_f32_32x128x768", 0.0, 8.0 * nx, move || wick::ops::rms_norm(&x2, &w2, 1e-5)));
     let logits = randn(&[1, 32000], DType::F32)?;

@@ -49,24 +49,26 @@ where
     U: Copy + Send + Sync + Default,
 {
     let n = al.shape().elem_count();
-    let mut out = vec![U::default(); n];
     if let (Some((a0, a1)), Some((b0, b1))) = (al.contiguous_offsets(), bl.contiguous_offsets()) {
         let (a, b) = (&a[a0..a1], &b[b0..b1]);
-        let chunk = PARALLEL_THRESHOLD / 4;
-        let body = |(o, (a, b)): (&mut [U], (&[T], &[T]))| {
-            for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
-                *o = f(x, y);
-            }
-        };
-        if n >= PARALLEL_THRESHOLD {
-            crate::device::install(|| {
-                out.par_chunks_mut(chunk).zip(a.par_chunks(chunk).zip(b.par_chunks(chunk))).for_each(body)
-            });
-        } else {
-            body((&mut out, (a, b)));
-        }
-        return out;
+        // The output is filled piece by piece (no zeroing pass, see `collect_pieces`); each
+        // piece of `a` finds its partner in `b` from its offset inside `a`.
+        let base = a.as_ptr() as usize;
+        let size = std::mem::size_of::<T>().max(1);
+        return super::kernels::collect_pieces(
+            a,
+            2048,
+            PARALLEL_THRESHOLD / 4,
+            n >= PARALLEL_THRESHOLD,
+            |s, d| {
+                let off = (s.as_ptr() as usize - base) / size;
+                for ((o, &x), &y) in d.iter_mut().zip(s).zip(&b[off..off + s.len()]) {
+                    *o = f(x, y);
+                }
+            },
+        );
     }
+    let mut out = vec![U::default(); n];
     if n == 0 {
         return out;
     }
