@@ -197,3 +197,21 @@ proptest! {
         }}}}
     }
 }
+
+/// A row long enough to be reduced in parallel pieces gives the scalar-loop answer.
+#[test]
+fn long_row_reductions_match_scalar_loop() {
+    let n = 1_000_003;
+    let v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 100.0 - 5.0).collect();
+    let t = Tensor::from_vec(v.clone(), n, &Device::Cpu).unwrap();
+    let want: f64 = v.iter().map(|&x| x as f64).sum();
+    let got = t.sum_all().unwrap().to_scalar::<f32>().unwrap() as f64;
+    assert!((got - want).abs() <= 1e-4 * want.abs().max(1.0) + 1e-2, "{got} vs {want}");
+    let max = v.iter().copied().fold(f32::MIN, f32::max);
+    assert_eq!(t.max(0).unwrap().to_scalar::<f32>().unwrap(), max);
+    let mut with_nan = v;
+    with_nan[n - 2] = f32::NAN;
+    let t = Tensor::from_vec(with_nan, n, &Device::Cpu).unwrap();
+    assert!(t.max(0).unwrap().to_scalar::<f32>().unwrap().is_nan());
+    assert!(t.sum_all().unwrap().to_scalar::<f32>().unwrap().is_nan());
+}

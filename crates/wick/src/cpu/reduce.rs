@@ -194,6 +194,14 @@ fn rows_with(p: &Problem<f32>, kernel: fn(&[f32]) -> f32) -> Vec<f32> {
     if p.red == 0 {
         return out;
     }
+    if p.outer == 1 && p.red >= 4 * PARALLEL_THRESHOLD {
+        // One long row: reduce pieces on every thread, then reduce the partial results (sum,
+        // max and min are all associative, and NaN still propagates).
+        let piece = p.red.div_ceil(4 * crate::device::num_threads()).max(PARALLEL_THRESHOLD);
+        let partials: Vec<f32> = crate::device::install(|| p.data.par_chunks(piece).map(kernel).collect());
+        out[0] = kernel(&partials);
+        return out;
+    }
     let rows = p.data.chunks(p.red);
     if p.outer * p.red >= PARALLEL_THRESHOLD && p.outer > 1 {
         crate::device::install(|| {
