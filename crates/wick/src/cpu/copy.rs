@@ -104,7 +104,7 @@ pub(crate) fn copy_strided_src(
 
 /// Copy of a layout whose innermost dim is strided (e.g. a transpose): walks the two innermost
 /// coalesced dims in tiles so that reads and writes both stay in cache.
-fn copy_2d_blocked<T: Copy>(src: &[T], dst: &mut [T], l: &Layout) {
+fn copy_2d_blocked<T: Copy + Send + Sync>(src: &[T], dst: &mut [T], l: &Layout) {
     let (dims, strides) = coalesce_dims(l.dims(), &[l.stride()]);
     let s = &strides[0];
     let r = dims.len();
@@ -118,14 +118,25 @@ fn copy_2d_blocked<T: Copy>(src: &[T], dst: &mut [T], l: &Layout) {
     let (rs, cs) = (s[r - 2], s[r - 1]);
     let outer = Layout::new(dims[..r - 2].to_vec().into(), s[..r - 2].to_vec(), l.start_offset());
     const TILE: usize = 32;
-    for (plane, base) in dst.chunks_exact_mut(rows * cols).zip(outer.strided_index()) {
-        for i0 in (0..rows).step_by(TILE) {
-            for j0 in (0..cols).step_by(TILE) {
-                for j in j0..(j0 + TILE).min(cols) {
-                    for i in i0..(i0 + TILE).min(rows) {
-                        plane[i * cols + j] = src[base + i * rs + j * cs];
-                    }
+    // One band = TILE output rows; bands are independent, so large planes split across threads.
+    let band = |base: usize, i0: usize, out: &mut [T]| {
+        let i1 = (i0 + TILE).min(rows);
+        for j0 in (0..cols).step_by(TILE) {
+            for j in j0..(j0 + TILE).min(cols) {
+                for i in i0..i1 {
+                    out[(i - i0) * cols + j] = src[base + i * rs + j * cs];
                 }
+            }
+        }
+    };
+    for (plane, base) in dst.chunks_exact_mut(rows * cols).zip(outer.strided_index()) {
+        if rows * cols >= PARALLEL_THRESHOLD && rows > TILE {
+            crate::device::install(|| {
+                plane.par_chunks_mut(TILE * cols).enumerate().for_each(|(b, out)| band(base, b * TILE, out))
+            });
+        } else {
+            for (b, out) in plane.chunks_mut(TILE * cols).enumerate() {
+                band(base, b * TILE, out);
             }
         }
     }
