@@ -196,7 +196,7 @@ struct Geometry {
 }
 
 /// Element types the conv kernels compute in (halves go through f32).
-trait ConvElement: super::matmul::GemmElement + std::ops::Add<Output = Self> {}
+trait ConvElement: super::matmul::GemmElement + std::ops::Add<Output = Self> + Send + Sync {}
 impl ConvElement for f32 {}
 impl ConvElement for f64 {}
 
@@ -210,11 +210,12 @@ fn conv_forward<T: ConvElement>(x: &[T], k: &[T], g: Geometry) -> Result<Vec<T>>
     for bi in 0..b {
         for gi in 0..groups {
             // im2col: row (c, i, j) of `col` holds the input pixels tap (i, j) of channel c sees.
-            for c in 0..cig {
+            // Channels fill disjoint rows, so large inputs split them across threads.
+            let fill_channel = |c: usize, rows: &mut [T]| {
                 let plane = &x[((bi * c_in) + gi * cig + c) * h * w..][..h * w];
                 for i in 0..kh {
                     for j in 0..kw {
-                        let row = &mut col[((c * kh + i) * kw + j) * ncol..][..ncol];
+                        let row = &mut rows[(i * kw + j) * ncol..][..ncol];
                         for oy in 0..oh {
                             let y = (oy * stride + i * dilation) as isize - pad_h as isize;
                             let dst = &mut row[oy * ow..(oy + 1) * ow];
@@ -229,6 +230,20 @@ fn conv_forward<T: ConvElement>(x: &[T], k: &[T], g: Geometry) -> Result<Vec<T>>
                             }
                         }
                     }
+                }
+            };
+            let per_channel = kh * kw * ncol;
+            if kdim * ncol >= super::PARALLEL_THRESHOLD && cig > 1 {
+                use rayon::prelude::*;
+                crate::device::install(|| {
+                    col[..cig * per_channel]
+                        .par_chunks_mut(per_channel)
+                        .enumerate()
+                        .for_each(|(c, rows)| fill_channel(c, rows))
+                });
+            } else {
+                for (c, rows) in col[..cig * per_channel].chunks_mut(per_channel).enumerate() {
+                    fill_channel(c, rows);
                 }
             }
             let wk = &k[gi * cog * kdim..(gi + 1) * cog * kdim];
