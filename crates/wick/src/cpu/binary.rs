@@ -1,6 +1,6 @@
 //! Elementwise ops of two (or three) operands that already share one broadcast shape.
 
-use super::{with_vec, CpuElement, CpuStorage, Map2, PARALLEL_THRESHOLD};
+use super::{with_pair, with_vec, CpuElement, CpuStorage, Map2, PARALLEL_THRESHOLD};
 use crate::dtype::WithDType;
 use crate::layout::coalesce_dims;
 use crate::op::{BinaryOpT, CmpOp};
@@ -152,16 +152,8 @@ pub(crate) fn cmp_map(
     b: &CpuStorage,
     bl: &Layout,
 ) -> Result<CpuStorage> {
-    macro_rules! arm {
-        ($($v:ident),*) => {
-            match (a, b) {
-                $((CpuStorage::$v(a), CpuStorage::$v(b)) =>
-                    zip_map(a, al, b, bl, |x, y| op.apply(x, y) as u8),)*
-                _ => return Err(Error::DTypeMismatch { op: op.name(), lhs: a.dtype(), rhs: b.dtype() }),
-            }
-        };
-    }
-    Ok(CpuStorage::U8(arm!(U8, U32, I64, BF16, F16, F32, F64).into()))
+    let mask = with_pair!(op.name(), a, b, (x, y) => Ok(zip_map(x, al, y, bl, |p, q| op.apply(p, q) as u8)))?;
+    Ok(CpuStorage::U8(mask.into()))
 }
 
 /// `cond != 0 ? t : f`, all three layouts of one shape.
@@ -197,30 +189,15 @@ pub(crate) fn where_cond(
     }
     macro_rules! values {
         ($c:expr) => {
-            match (t, f) {
-                (CpuStorage::U8(t), CpuStorage::U8(f)) => CpuStorage::U8(go($c, cl, t, tl, f, fl).into()),
-                (CpuStorage::U32(t), CpuStorage::U32(f)) => CpuStorage::U32(go($c, cl, t, tl, f, fl).into()),
-                (CpuStorage::I64(t), CpuStorage::I64(f)) => CpuStorage::I64(go($c, cl, t, tl, f, fl).into()),
-                (CpuStorage::BF16(t), CpuStorage::BF16(f)) => {
-                    CpuStorage::BF16(go($c, cl, t, tl, f, fl).into())
-                }
-                (CpuStorage::F16(t), CpuStorage::F16(f)) => CpuStorage::F16(go($c, cl, t, tl, f, fl).into()),
-                (CpuStorage::F32(t), CpuStorage::F32(f)) => CpuStorage::F32(go($c, cl, t, tl, f, fl).into()),
-                (CpuStorage::F64(t), CpuStorage::F64(f)) => CpuStorage::F64(go($c, cl, t, tl, f, fl).into()),
-                _ => return Err(Error::DTypeMismatch { op: "where_cond", lhs: t.dtype(), rhs: f.dtype() }),
-            }
+            with_pair!("where_cond", t, f, (t, f) => Ok(CpuElement::into_storage(go($c, cl, t, tl, f, fl))))
         };
     }
-    Ok(match cond {
+    match cond {
         CpuStorage::U8(c) => values!(c),
         CpuStorage::U32(c) => values!(c),
         CpuStorage::I64(c) => values!(c),
         other => {
-            return Err(Error::unsupported_dtype(
-                "where_cond",
-                other.dtype(),
-                "the condition must be u8, u32 or i64",
-            ))
+            Err(Error::unsupported_dtype("where_cond", other.dtype(), "the condition must be u8, u32 or i64"))
         }
-    })
+    }
 }

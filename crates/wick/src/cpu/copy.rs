@@ -1,6 +1,6 @@
 //! Strided copies and the simple elementwise maps built on them.
 
-use super::{CpuElement, CpuStorage, Map1, Map1Float, PARALLEL_THRESHOLD};
+use super::{with_pair, CpuElement, CpuStorage, Map1, Map1Float, PARALLEL_THRESHOLD};
 use crate::dtype::FloatDType;
 use crate::layout::{coalesce_dims, StridedBlocks};
 use crate::{Error, Layout, Result};
@@ -91,15 +91,7 @@ pub(crate) fn copy_strided_src(
         }
         Ok(())
     }
-    macro_rules! arm {
-        ($($v:ident),*) => {
-            match (src, dst) {
-                $((CpuStorage::$v(s), CpuStorage::$v(d)) => copy(s, d.to_mut(), dst_offset, src_l),)*
-                (s, d) => Err(Error::DTypeMismatch { op: "copy", lhs: s.dtype(), rhs: d.dtype() }),
-            }
-        };
-    }
-    arm!(U8, U32, I64, BF16, F16, F32, F64)
+    with_pair!("copy", src, dst, (s, d) => copy(s, d.to_mut(), dst_offset, src_l))
 }
 
 /// Copy of a layout whose innermost dim is strided (e.g. a transpose): walks the two innermost
@@ -214,13 +206,7 @@ pub(crate) fn copy2d(
         }
         Ok(())
     }
-    macro_rules! arm {
-        ($($v:ident),*) => {
-            match (src, dst) {
-                $((CpuStorage::$v(s), CpuStorage::$v(d)) => go(s, d.to_mut(), rows, width, src_stride, dst_stride, src_offset, dst_offset),)*
-                (s, d) => Err(Error::DTypeMismatch { op: "copy2d", lhs: s.dtype(), rhs: d.dtype() }),
-            }
-        };
-    }
-    arm!(U8, U32, I64, BF16, F16, F32, F64)
+    with_pair!("copy2d", src, dst, (s, d) => {
+        go(s, d.to_mut(), rows, width, src_stride, dst_stride, src_offset, dst_offset)
+    })
 }

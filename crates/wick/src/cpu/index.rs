@@ -1,6 +1,8 @@
 //! Indexing ops: index_select, gather, scatter_add, index_add.
 
-use super::{contiguous_cow, contiguous_vec, with_index, with_vec, CpuElement, CpuStorage, IndexElement};
+use super::{
+    contiguous_cow, contiguous_vec, with_index, with_pair, with_vec, CpuElement, CpuStorage, IndexElement,
+};
 use crate::{Error, Layout, Result, Shape};
 
 fn check_index<I: IndexElement>(i: I, dim: usize, shape: &Shape, op: &'static str) -> Result<usize> {
@@ -154,15 +156,9 @@ pub(crate) fn scatter_add(
     }
     with_index!("scatter_add", ids, i => {
         let i = contiguous_vec(i, ids_l);
-        macro_rules! arm {
-            ($($v:ident),*) => {
-                match (dst, src) {
-                    $((CpuStorage::$v(d), CpuStorage::$v(s)) => Ok(CpuStorage::$v(go(d, l, &i, ids_l.shape(), s, src_l, dim)?.into())),)*
-                    (a, b) => Err(Error::DTypeMismatch { op: "scatter_add", lhs: a.dtype(), rhs: b.dtype() }),
-                }
-            };
-        }
-        arm!(U8, U32, I64, BF16, F16, F32, F64)
+        with_pair!("scatter_add", dst, src, (d, s) => {
+            Ok(CpuElement::into_storage(go(d, l, &i, ids_l.shape(), s, src_l, dim)?))
+        })
     })
 }
 
@@ -192,14 +188,6 @@ pub(crate) fn index_add(
     }
     with_index!("index_add", ids, i => {
         let i = contiguous_vec(i, ids_l);
-        macro_rules! arm {
-            ($($v:ident),*) => {
-                match (dst, src) {
-                    $((CpuStorage::$v(d), CpuStorage::$v(s)) => Ok(CpuStorage::$v(go(d, l, &i, s, src_l, dim)?.into())),)*
-                    (a, b) => Err(Error::DTypeMismatch { op: "index_add", lhs: a.dtype(), rhs: b.dtype() }),
-                }
-            };
-        }
-        arm!(U8, U32, I64, BF16, F16, F32, F64)
+        with_pair!("index_add", dst, src, (d, s) => Ok(CpuElement::into_storage(go(d, l, &i, s, src_l, dim)?)))
     })
 }

@@ -57,6 +57,25 @@ macro_rules! with_vec {
 }
 pub(crate) use with_vec;
 
+/// Runs `$body` (a `Result`) with `$x`, `$y` bound to the data of two storages of one dtype;
+/// storages of different dtypes give an error naming `$op`. The per-dtype match for every
+/// two-operand kernel lives here, once.
+macro_rules! with_pair {
+    ($op:expr, $a:expr, $b:expr, ($x:ident, $y:ident) => $body:expr) => {
+        match ($a, $b) {
+            (CpuStorage::U8($x), CpuStorage::U8($y)) => $body,
+            (CpuStorage::U32($x), CpuStorage::U32($y)) => $body,
+            (CpuStorage::I64($x), CpuStorage::I64($y)) => $body,
+            (CpuStorage::BF16($x), CpuStorage::BF16($y)) => $body,
+            (CpuStorage::F16($x), CpuStorage::F16($y)) => $body,
+            (CpuStorage::F32($x), CpuStorage::F32($y)) => $body,
+            (CpuStorage::F64($x), CpuStorage::F64($y)) => $body,
+            (a, b) => Err(Error::DTypeMismatch { op: $op, lhs: a.dtype(), rhs: b.dtype() }),
+        }
+    };
+}
+pub(crate) use with_pair;
+
 impl CpuStorage {
     /// The dtype of the data.
     pub fn dtype(&self) -> DType {
@@ -207,15 +226,7 @@ pub(crate) trait Map2 {
     fn f<T: CpuElement>(&self, a: &[T], al: &Layout, b: &[T], bl: &Layout) -> Result<Vec<T>>;
 
     fn map(&self, a: &CpuStorage, al: &Layout, b: &CpuStorage, bl: &Layout) -> Result<CpuStorage> {
-        macro_rules! arm {
-            ($($v:ident),*) => {
-                match (a, b) {
-                    $((CpuStorage::$v(a), CpuStorage::$v(b)) => Ok(CpuStorage::$v(self.f(a, al, b, bl)?.into())),)*
-                    _ => Err(Error::DTypeMismatch { op: Self::OP, lhs: a.dtype(), rhs: b.dtype() }),
-                }
-            };
-        }
-        arm!(U8, U32, I64, BF16, F16, F32, F64)
+        with_pair!(Self::OP, a, b, (x, y) => Ok(CpuElement::into_storage(self.f(x, al, y, bl)?)))
     }
 }
 
