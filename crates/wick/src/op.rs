@@ -17,6 +17,8 @@ pub trait BinaryOpT: Send + Sync + 'static {
     const NAME: &'static str;
     /// Whether integer dtypes are refused.
     const FLOAT_ONLY: bool = false;
+    /// Whether an integer zero in the right operand is an error (integer division).
+    const NONZERO_INT_RHS: bool = false;
     /// The function.
     fn f<T: WithDType>(a: T, b: T) -> T;
 }
@@ -66,12 +68,13 @@ unary_op!(/** −1, 0 or 1; NaN stays NaN */ Sign, "sign",
     |x| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { x });
 
 macro_rules! binary_op {
-    ($(#[$doc:meta])* $name:ident, $str:literal, $float_only:expr, |$a:ident, $b:ident| $e:expr) => {
+    ($(#[$doc:meta])* $name:ident, $str:literal, $float_only:expr, $nonzero:expr, |$a:ident, $b:ident| $e:expr) => {
         $(#[$doc])*
         pub struct $name;
         impl BinaryOpT for $name {
             const NAME: &'static str = $str;
             const FLOAT_ONLY: bool = $float_only;
+            const NONZERO_INT_RHS: bool = $nonzero;
             #[inline(always)]
             fn f<T: WithDType>($a: T, $b: T) -> T {
                 $e
@@ -80,13 +83,14 @@ macro_rules! binary_op {
     };
 }
 
-binary_op!(/** `a + b` */ Add, "add", false, |a, b| a.add(b));
-binary_op!(/** `a - b` */ Sub, "sub", false, |a, b| a.sub(b));
-binary_op!(/** `a * b` */ Mul, "mul", false, |a, b| a.mul(b));
-binary_op!(/** `a / b` */ Div, "div", false, |a, b| a.div(b));
-binary_op!(/** elementwise max, NaN-propagating */ Maximum, "maximum", false, |a, b| a.max_(b));
-binary_op!(/** elementwise min, NaN-propagating */ Minimum, "minimum", false, |a, b| a.min_(b));
-binary_op!(/** `a^b` */ Pow, "pow", true, |a, b| T::from_f64(a.to_f64().powf(b.to_f64())));
+binary_op!(/** `a + b` */ Add, "add", false, false, |a, b| a.add(b));
+binary_op!(/** `a - b` */ Sub, "sub", false, false, |a, b| a.sub(b));
+binary_op!(/** `a * b` */ Mul, "mul", false, false, |a, b| a.mul(b));
+binary_op!(/** `a / b` */ Div, "div", false, true, |a, b| a.div(b));
+
+binary_op!(/** elementwise max, NaN-propagating */ Maximum, "maximum", false, false, |a, b| a.max_(b));
+binary_op!(/** elementwise min, NaN-propagating */ Minimum, "minimum", false, false, |a, b| a.min_(b));
+binary_op!(/** `a^b` */ Pow, "pow", true, false, |a, b| T::from_f64(a.to_f64().powf(b.to_f64())));
 
 /// Reductions over one or more dims.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -134,7 +134,7 @@ pub(crate) fn binary_map<B: BinaryOpT>(
     if B::FLOAT_ONLY && !a.dtype().is_float() {
         return Err(Error::unsupported_dtype(B::NAME, a.dtype(), "needs a float dtype"));
     }
-    if B::NAME == "div" && a.dtype().is_int() {
+    if B::NONZERO_INT_RHS && a.dtype().is_int() {
         let has_zero = with_vec!(b, v => super::copy::map_strided(v, bl, |x| x.to_f64() == 0.0)
             .into_iter()
             .any(|z| z));
