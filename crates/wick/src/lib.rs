@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+mod backprop;
 pub mod cpu;
 mod device;
 pub mod dtype;
@@ -33,11 +34,14 @@ pub mod pth;
 pub mod safetensors;
 mod shape;
 mod tensor;
+mod var;
 
 pub use backend::{BackendStorage, Storage};
+pub use backprop::GradStore;
 pub use device::{num_threads, set_num_threads, Device};
 pub use dtype::{DType, FloatDType, WithDType};
 pub use error::{Context, Error, Result};
 pub use layout::{Layout, StridedBlocks, StridedIndex};
 pub use shape::{Dim, Dims, Shape, D};
 pub use tensor::{IndexOp, NdArray, Tensor, TensorId, TensorIndexer};
+pub use var::Var;

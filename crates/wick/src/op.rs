@@ -7,6 +7,8 @@ use crate::dtype::{FloatDType, WithDType};
 pub trait UnaryOpT: Send + Sync + 'static {
     /// The op's name, for errors.
     const NAME: &'static str;
+    /// Which function this is, for autograd.
+    const KIND: UnaryKind;
     /// The function, in the element type (f16/bf16 go through f32).
     fn f<T: FloatDType>(x: T) -> T;
 }
@@ -15,6 +17,8 @@ pub trait UnaryOpT: Send + Sync + 'static {
 pub trait BinaryOpT: Send + Sync + 'static {
     /// The op's name, for errors.
     const NAME: &'static str;
+    /// Which function this is, for autograd.
+    const KIND: BinaryKind;
     /// Whether integer dtypes are refused.
     const FLOAT_ONLY: bool = false;
     /// Whether an integer zero in the right operand is an error (integer division).
@@ -23,12 +27,52 @@ pub trait BinaryOpT: Send + Sync + 'static {
     fn f<T: WithDType>(a: T, b: T) -> T;
 }
 
+/// The unary functions, as values (what autograd records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum UnaryKind {
+    Neg,
+    Abs,
+    Exp,
+    Log,
+    Sqrt,
+    Sqr,
+    Recip,
+    Sin,
+    Cos,
+    Tanh,
+    Erf,
+    Relu,
+    Gelu,
+    GeluErf,
+    Silu,
+    Sigmoid,
+    Floor,
+    Ceil,
+    Round,
+    Sign,
+}
+
+/// The binary functions, as values (what autograd records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum BinaryKind {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Maximum,
+    Minimum,
+    Pow,
+}
+
 macro_rules! unary_op {
     ($(#[$doc:meta])* $name:ident, $str:literal, |$x:ident| $f32:expr, |$y:ident| $f64:expr) => {
         $(#[$doc])*
         pub struct $name;
         impl UnaryOpT for $name {
             const NAME: &'static str = $str;
+            const KIND: UnaryKind = UnaryKind::$name;
             #[inline(always)]
             fn f<T: FloatDType>(x: T) -> T {
                 x.map_f(|$x: f32| $f32, |$y: f64| $f64)
@@ -73,6 +117,7 @@ macro_rules! binary_op {
         pub struct $name;
         impl BinaryOpT for $name {
             const NAME: &'static str = $str;
+            const KIND: BinaryKind = BinaryKind::$name;
             const FLOAT_ONLY: bool = $float_only;
             const NONZERO_INT_RHS: bool = $nonzero;
             #[inline(always)]

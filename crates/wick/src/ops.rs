@@ -67,6 +67,10 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, eps: f64) 
     if x.elem_count() == 0 {
         return Ok(x.clone());
     }
+    // The fused kernel records no op; with gradients wanted the composition carries them.
+    if x.track_op() || weight.track_op() || bias.is_some_and(|b| b.track_op()) {
+        return layer_norm_composite(x, weight, bias, eps);
+    }
     let fused = {
         let (ws, bs) = (weight.storage(), bias.map(|b| b.storage()));
         let b = bs.as_deref().zip(bias.map(|b| b.layout()));
@@ -97,6 +101,9 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     check_param(OP, x, weight, "weight")?;
     if x.elem_count() == 0 {
         return Ok(x.clone());
+    }
+    if x.track_op() || weight.track_op() {
+        return rms_norm_composite(x, weight, eps);
     }
     let fused = x.storage().rms_norm(x.layout(), (&*weight.storage(), weight.layout()), eps)?;
     if let Some(s) = fused {

@@ -2,6 +2,7 @@
 //! and the arithmetic operators.
 
 use super::Tensor;
+use crate::backprop::{BackpropOp, Op};
 use crate::op::{self, BinaryOpT, CmpOp, UnaryOpT};
 use crate::{Error, Result};
 
@@ -19,6 +20,16 @@ impl Operand for Tensor {
 impl Operand for &Tensor {
     fn to_operand(&self, _: &Tensor) -> Result<Tensor> {
         Ok((*self).clone())
+    }
+}
+impl Operand for crate::Var {
+    fn to_operand(&self, _: &Tensor) -> Result<Tensor> {
+        Ok(self.as_tensor().clone())
+    }
+}
+impl Operand for &crate::Var {
+    fn to_operand(&self, _: &Tensor) -> Result<Tensor> {
+        Ok(self.as_tensor().clone())
     }
 }
 macro_rules! scalar_operand {
@@ -89,7 +100,8 @@ unary!(
 impl Tensor {
     fn unary<U: UnaryOpT>(&self) -> Result<Tensor> {
         let s = self.storage().unary_impl::<U>(self.layout())?;
-        Ok(Tensor::from_storage_contiguous(s, self.shape()))
+        let op = BackpropOp::new1(self, |a| Op::Unary(a, U::KIND));
+        Ok(Tensor::from_storage_contiguous_op(s, self.shape(), op))
     }
 
     /// Broadcasts two operands to a common shape, checking dtype and device.
@@ -112,7 +124,8 @@ impl Tensor {
     fn binary<B: BinaryOpT>(&self, rhs: &Tensor) -> Result<Tensor> {
         let (shape, l, r) = self.broadcast_pair(rhs, B::NAME)?;
         let s = self.storage().binary_impl::<B>(&rhs.storage(), &l, &r)?;
-        Ok(Tensor::from_storage_contiguous(s, shape))
+        let op = BackpropOp::new2(self, rhs, |a, b| Op::Binary(a, b, B::KIND));
+        Ok(Tensor::from_storage_contiguous_op(s, shape, op))
     }
 
     /// `self + rhs` with NumPy broadcasting; `rhs` may be a scalar.
@@ -156,13 +169,15 @@ impl Tensor {
     /// `self * mul + add`, computed in one pass.
     pub fn affine(&self, mul: f64, add: f64) -> Result<Tensor> {
         let s = self.storage().affine(self.layout(), mul, add)?;
-        Ok(Tensor::from_storage_contiguous(s, self.shape()))
+        let op = BackpropOp::new1(self, |a| Op::Affine(a, mul));
+        Ok(Tensor::from_storage_contiguous_op(s, self.shape(), op))
     }
 
     /// `self ^ e` for a scalar exponent (float dtypes).
     pub fn powf(&self, e: f64) -> Result<Tensor> {
         let s = self.storage().powf(self.layout(), e)?;
-        Ok(Tensor::from_storage_contiguous(s, self.shape()))
+        let op = BackpropOp::new1(self, |a| Op::Powf(a, e));
+        Ok(Tensor::from_storage_contiguous_op(s, self.shape(), op))
     }
 
     /// Limits every element to `[min, max]`.
@@ -236,7 +251,8 @@ impl Tensor {
         let t = on_true.layout().broadcast_as(shape.clone())?;
         let f = on_false.layout().broadcast_as(shape.clone())?;
         let s = self.storage().where_cond(&c, &on_true.storage(), &t, &on_false.storage(), &f)?;
-        Ok(Tensor::from_storage_contiguous(s, shape))
+        let op = BackpropOp::new2(on_true, on_false, |t, f| Op::WhereCond(self.detach(), t, f));
+        Ok(Tensor::from_storage_contiguous_op(s, shape, op))
     }
 }
 

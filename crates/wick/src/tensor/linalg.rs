@@ -1,6 +1,7 @@
 //! Matrix products, convolutions, pooling, indexing ops and sorting.
 
 use super::Tensor;
+use crate::backprop::{BackpropOp, ConvArgs, Op};
 use crate::cpu::{MatmulDims, ParamsConv1D, ParamsConv2D, ParamsConvTranspose1D, ParamsConvTranspose2D};
 use crate::shape::{Dim, D};
 use crate::{DType, Error, Result, Shape};
@@ -66,7 +67,8 @@ impl Tensor {
         let ll = self.layout().broadcast_as(ld)?;
         let rl = rhs.layout().broadcast_as(rd)?;
         let s = self.storage().matmul(&rhs.storage(), MatmulDims { m, n, k }, &ll, &rl)?;
-        Ok(Tensor::from_storage_contiguous(s, od))
+        let op = BackpropOp::new2(self, rhs, Op::Matmul);
+        Ok(Tensor::from_storage_contiguous_op(s, od, op))
     }
 
     fn check_conv(&self, kernel: &Tensor, op: &'static str, rank: usize) -> Result<()> {
@@ -102,7 +104,9 @@ impl Tensor {
         let p = ParamsConv1D { b, c_in, l_in, c_out, k, padding, stride, dilation, groups };
         let l_out = p.l_out().ok_or_else(|| too_big(OP, self.shape(), kernel.shape(), padding, dilation))?;
         let s = self.storage().conv1d(self.layout(), &kernel.storage(), kernel.layout(), &p)?;
-        Ok(Tensor::from_storage_contiguous(s, (b, c_out, l_out)))
+        let conv = ConvArgs { padding, output_padding: 0, stride, dilation, groups };
+        let op = BackpropOp::new2(self, kernel, |x, k| Op::Conv1d(x, k, conv));
+        Ok(Tensor::from_storage_contiguous_op(s, (b, c_out, l_out), op))
     }
 
     /// 2d convolution of `[b, c_in, h, w]` with a kernel `[c_out, c_in / groups, kh, kw]`.
@@ -133,7 +137,9 @@ impl Tensor {
         let (oh, ow) =
             p.out_hw().ok_or_else(|| too_big(OP, self.shape(), kernel.shape(), padding, dilation))?;
         let s = self.storage().conv2d(self.layout(), &kernel.storage(), kernel.layout(), &p)?;
-        Ok(Tensor::from_storage_contiguous(s, (b, c_out, oh, ow)))
+        let conv = ConvArgs { padding, output_padding: 0, stride, dilation, groups };
+        let op = BackpropOp::new2(self, kernel, |x, k| Op::Conv2d(x, k, conv));
+        Ok(Tensor::from_storage_contiguous_op(s, (b, c_out, oh, ow), op))
     }
 
     /// Transposed 1d convolution of `[b, c_in, l]` with a kernel `[c_in, c_out / groups, k]`.
@@ -177,7 +183,9 @@ impl Tensor {
         };
         let l_out = p.l_out().ok_or_else(|| too_big(OP, self.shape(), kernel.shape(), padding, dilation))?;
         let s = self.storage().conv_transpose1d(self.layout(), &kernel.storage(), kernel.layout(), &p)?;
-        Ok(Tensor::from_storage_contiguous(s, (b, c_out, l_out)))
+        let conv = ConvArgs { padding, output_padding, stride, dilation, groups };
+        let op = BackpropOp::new2(self, kernel, |x, k| Op::ConvTranspose1d(x, k, conv));
+        Ok(Tensor::from_storage_contiguous_op(s, (b, c_out, l_out), op))
     }
 
     /// Transposed 2d convolution of `[b, c_in, h, w]` with a kernel `[c_in, c_out / groups, kh, kw]`.
@@ -224,7 +232,9 @@ impl Tensor {
         let (oh, ow) =
             p.out_hw().ok_or_else(|| too_big(OP, self.shape(), kernel.shape(), padding, dilation))?;
         let s = self.storage().conv_transpose2d(self.layout(), &kernel.storage(), kernel.layout(), &p)?;
-        Ok(Tensor::from_storage_contiguous(s, (b, c_out, oh, ow)))
+        let conv = ConvArgs { padding, output_padding, stride, dilation, groups };
+        let op = BackpropOp::new2(self, kernel, |x, k| Op::ConvTranspose2d(x, k, conv));
+        Ok(Tensor::from_storage_contiguous_op(s, (b, c_out, oh, ow), op))
     }
 
     fn pool_dims(
@@ -258,7 +268,8 @@ impl Tensor {
     pub fn max_pool2d_with_stride(&self, kernel: (usize, usize), stride: (usize, usize)) -> Result<Tensor> {
         let (b, c, oh, ow) = self.pool_dims("max_pool2d", kernel, stride)?;
         let s = self.storage().max_pool2d(self.layout(), kernel, stride)?;
-        Ok(Tensor::from_storage_contiguous(s, (b, c, oh, ow)))
+        let op = BackpropOp::new1(self, |a| Op::MaxPool2d(a, kernel, stride));
+        Ok(Tensor::from_storage_contiguous_op(s, (b, c, oh, ow), op))
     }
     /// Average pooling over `[b, c, h, w]` with a square window, stride = window.
     pub fn avg_pool2d(&self, kernel: usize) -> Result<Tensor> {
@@ -268,7 +279,8 @@ impl Tensor {
     pub fn avg_pool2d_with_stride(&self, kernel: (usize, usize), stride: (usize, usize)) -> Result<Tensor> {
         let (b, c, oh, ow) = self.pool_dims("avg_pool2d", kernel, stride)?;
         let s = self.storage().avg_pool2d(self.layout(), kernel, stride)?;
-        Ok(Tensor::from_storage_contiguous(s, (b, c, oh, ow)))
+        let op = BackpropOp::new1(self, |a| Op::AvgPool2d(a, kernel, stride));
+        Ok(Tensor::from_storage_contiguous_op(s, (b, c, oh, ow), op))
     }
     /// Nearest-neighbour resize of `[b, c, h, w]` to `[b, c, out_h, out_w]`.
     pub fn upsample_nearest2d(&self, out_h: usize, out_w: usize) -> Result<Tensor> {
@@ -279,7 +291,8 @@ impl Tensor {
         })?;
         Shape::from((b, c, out_h, out_w)).checked_elem_count("upsample_nearest2d")?;
         let s = self.storage().upsample_nearest2d(self.layout(), out_h, out_w)?;
-        Ok(Tensor::from_storage_contiguous(s, (b, c, out_h, out_w)))
+        let op = BackpropOp::new1(self, Op::UpsampleNearest2d);
+        Ok(Tensor::from_storage_contiguous_op(s, (b, c, out_h, out_w), op))
     }
 
     fn check_ids(&self, ids: &Tensor, op: &'static str) -> Result<()> {
@@ -310,7 +323,8 @@ impl Tensor {
         let mut dims = self.dims().to_vec();
         dims[d] = ids.dims()[0];
         let s = self.storage().index_select(&ids.storage(), self.layout(), ids.layout(), d)?;
-        Ok(Tensor::from_storage_contiguous(s, dims))
+        let op = BackpropOp::new1(self, |a| Op::IndexSelect(a, ids.detach(), d));
+        Ok(Tensor::from_storage_contiguous_op(s, dims, op))
     }
 
     /// `out[i][j] = self[i][ids[i][j]]` along `dim` (like `torch.gather`); `ids` has the same
@@ -321,7 +335,8 @@ impl Tensor {
         self.check_ids(ids, OP)?;
         check_index_shape(OP, self.shape(), ids.shape(), d)?;
         let s = self.storage().gather(self.layout(), &ids.storage(), ids.layout(), d)?;
-        Ok(Tensor::from_storage_contiguous(s, ids.shape()))
+        let op = BackpropOp::new1(self, |a| Op::Gather(a, ids.detach(), d));
+        Ok(Tensor::from_storage_contiguous_op(s, ids.shape(), op))
     }
 
     /// A copy of `self` with `src[i][j]` added at `[i][ids[i][j]]` along `dim`
@@ -350,7 +365,8 @@ impl Tensor {
             src.layout(),
             d,
         )?;
-        Ok(Tensor::from_storage_contiguous(s, self.shape()))
+        let op = BackpropOp::new2(self, src, |a, s| Op::ScatterAdd(a, ids.detach(), s, d));
+        Ok(Tensor::from_storage_contiguous_op(s, self.shape(), op))
     }
 
     /// A copy of `self` with slice `j` of `src` added to slice `ids[j]` along `dim`
@@ -383,7 +399,8 @@ impl Tensor {
             src.layout(),
             d,
         )?;
-        Ok(Tensor::from_storage_contiguous(s, self.shape()))
+        let op = BackpropOp::new2(self, src, |a, s| Op::IndexAdd(a, ids.detach(), s, d));
+        Ok(Tensor::from_storage_contiguous_op(s, self.shape(), op))
     }
 
     /// Rows of this `[vocab, hidden]` table for integer `ids` of any shape: `[.., hidden]`.

@@ -13,6 +13,7 @@ pub use indexing::{IndexOp, TensorIndexer};
 pub use ndarray::NdArray;
 
 use crate::backend::Storage;
+use crate::backprop::{BackpropOp, Op};
 use crate::cpu::{CpuElement, CpuStorage};
 use crate::{DType, Device, Error, Layout, Result, Shape};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -35,6 +36,10 @@ pub(crate) struct TensorInner {
     layout: Layout,
     dtype: DType,
     device: Device,
+    /// How this tensor was computed, when an input needs gradients.
+    op: BackpropOp,
+    /// True for a [`crate::Var`]: a leaf that gradients are collected for.
+    is_variable: bool,
 }
 
 /// An n-dimensional array on a device. Cloning is cheap (an `Arc`); views share storage.
@@ -56,6 +61,10 @@ pub struct Tensor(Arc<TensorInner>);
 impl Tensor {
     /// Wraps a storage with a layout (the layout must fit the storage).
     pub(crate) fn from_storage(storage: Storage, layout: Layout) -> Self {
+        Self::from_storage_op(storage, layout, BackpropOp::none(), false)
+    }
+
+    fn from_storage_op(storage: Storage, layout: Layout, op: BackpropOp, is_variable: bool) -> Self {
         let dtype = storage.dtype();
         let device = storage.device();
         Tensor(Arc::new(TensorInner {
@@ -64,23 +73,66 @@ impl Tensor {
             layout,
             dtype,
             device,
+            op,
+            is_variable,
         }))
     }
 
-    /// A new tensor over the same storage with another layout (a view).
-    pub(crate) fn view_with(&self, layout: Layout) -> Tensor {
+    /// A new tensor over the same storage with another layout (a view), recording `op`.
+    pub(crate) fn view_op(&self, layout: Layout, op: BackpropOp) -> Tensor {
         Tensor(Arc::new(TensorInner {
             id: TensorId::new(),
             storage: self.0.storage.clone(),
             layout,
             dtype: self.0.dtype,
             device: self.0.device,
+            op,
+            is_variable: false,
         }))
     }
 
     /// Row-major tensor over fresh storage of `shape`.
     pub(crate) fn from_storage_contiguous<S: Into<Shape>>(storage: Storage, shape: S) -> Self {
         Self::from_storage(storage, Layout::contiguous(shape))
+    }
+
+    /// Row-major tensor over fresh storage of `shape`, computed by `op`.
+    pub(crate) fn from_storage_contiguous_op<S: Into<Shape>>(
+        storage: Storage,
+        shape: S,
+        op: BackpropOp,
+    ) -> Self {
+        Self::from_storage_op(storage, Layout::contiguous(shape), op, false)
+    }
+
+    /// A trainable leaf over fresh, owned storage (what [`crate::Var`] wraps).
+    pub(crate) fn new_variable(storage: Storage, shape: Shape) -> Self {
+        Self::from_storage_op(storage, Layout::contiguous(shape), BackpropOp::none(), true)
+    }
+
+    /// The recorded op, if this tensor was computed from tensors that need gradients.
+    pub(crate) fn op(&self) -> &BackpropOp {
+        &self.0.op
+    }
+
+    /// True when gradients flow to or through this tensor: it is a [`crate::Var`] or was
+    /// computed from one.
+    pub fn track_op(&self) -> bool {
+        self.0.is_variable || self.0.op.is_some()
+    }
+
+    /// True for the tensor of a [`crate::Var`].
+    pub fn is_variable(&self) -> bool {
+        self.0.is_variable
+    }
+
+    /// Runs `f` on the storage under its write lock (used by [`crate::Var::set`]).
+    pub(crate) fn with_storage_mut<R>(&self, f: impl FnOnce(&mut Storage) -> R) -> R {
+        let mut guard = match self.0.storage.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f(&mut guard)
     }
 
     pub(crate) fn storage(&self) -> RwLockReadGuard<'_, Storage> {
@@ -404,7 +456,8 @@ impl Tensor {
             return Ok(self.clone());
         }
         let s = self.storage().to_dtype(self.layout(), dtype)?;
-        Ok(Self::from_storage_contiguous(s, self.shape()))
+        let op = BackpropOp::new1(self, Op::ToDType);
+        Ok(Self::from_storage_contiguous_op(s, self.shape(), op))
     }
 
     /// Moves to `device` (a cheap clone when already there).
@@ -415,7 +468,8 @@ impl Tensor {
         match device {
             Device::Cpu => {
                 let s = self.storage().to_cpu_storage()?;
-                Ok(Self::from_storage(Storage::Cpu(s), self.layout().clone()))
+                let op = BackpropOp::new1(self, Op::Copy);
+                Ok(Self::from_storage_op(Storage::Cpu(s), self.layout().clone(), op, false))
             }
         }
     }
@@ -435,12 +489,16 @@ impl Tensor {
             Device::Cpu => Storage::Cpu(CpuStorage::zeros(n, self.dtype())),
         };
         self.storage().copy_strided_src(&mut dst, 0, self.layout())?;
-        Ok(Self::from_storage_contiguous(dst, self.shape()))
+        Ok(Self::from_storage_contiguous_op(dst, self.shape(), BackpropOp::new1(self, Op::Copy)))
     }
 
-    /// A tensor that shares data but not identity (no gradient flows through it).
+    /// A tensor that shares data but not identity and records no op: no gradient flows
+    /// through it. A tensor that already tracks nothing is returned as is.
     pub fn detach(&self) -> Tensor {
-        self.view_with(self.layout().clone())
+        if !self.track_op() {
+            return self.clone();
+        }
+        self.view_op(self.layout().clone(), BackpropOp::none())
     }
 
     fn host_vec<T: CpuElement>(&self, op: &'static str) -> Result<Vec<T>> {

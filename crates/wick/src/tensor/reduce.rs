@@ -1,6 +1,7 @@
 //! Reductions, cumulative sums and the softmax family.
 
 use super::Tensor;
+use crate::backprop::{BackpropOp, Op};
 use crate::op::ReduceOp;
 use crate::shape::{Dim, Dims};
 use crate::{Error, Result};
@@ -20,7 +21,12 @@ impl Tensor {
             out_dims[d] = 1;
         }
         let s = self.storage().reduce_op(op, self.layout(), dims)?;
-        let t = Tensor::from_storage_contiguous(s, out_dims);
+        let bop = match op {
+            ReduceOp::Sum => BackpropOp::new1(self, Op::Sum),
+            ReduceOp::Max | ReduceOp::Min => BackpropOp::new1(self, |a| Op::MaxMin(a, dims.to_vec())),
+            ReduceOp::ArgMax | ReduceOp::ArgMin => BackpropOp::none(),
+        };
+        let t = Tensor::from_storage_contiguous_op(s, out_dims, bop);
         if keepdim {
             return Ok(t);
         }
@@ -153,7 +159,8 @@ impl Tensor {
     pub fn cumsum<D: Dim>(&self, dim: D) -> Result<Tensor> {
         let d = dim.to_index(self.shape(), "cumsum")?;
         let s = self.storage().cumsum(self.layout(), d)?;
-        Ok(Tensor::from_storage_contiguous(s, self.shape()))
+        let op = BackpropOp::new1(self, |a| Op::Cumsum(a, d));
+        Ok(Tensor::from_storage_contiguous_op(s, self.shape(), op))
     }
 
     /// Softmax along `dim` (float dtypes), computed stably (max subtracted first).
@@ -185,7 +192,9 @@ impl Tensor {
         }
         if d + 1 == self.rank() {
             if let Some(s) = self.storage().softmax_last_dim(self.layout(), log)? {
-                return Ok(Tensor::from_storage_contiguous(s, self.shape()));
+                let op =
+                    BackpropOp::new1(self, |a| if log { Op::LogSoftmax(a, d) } else { Op::Softmax(a, d) });
+                return Ok(Tensor::from_storage_contiguous_op(s, self.shape(), op));
             }
         }
         let shifted = self.sub(&self.max_keepdim(d)?)?;

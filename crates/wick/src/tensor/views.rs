@@ -2,6 +2,7 @@
 
 use super::Tensor;
 use crate::backend::Storage;
+use crate::backprop::{BackpropOp, Op};
 use crate::cpu::CpuStorage;
 use crate::shape::{Dim, D};
 use crate::{Device, Error, Layout, Result, Shape};
@@ -28,11 +29,12 @@ impl Tensor {
                 format!("{} elements cannot become {n}", self.elem_count()),
             ));
         }
+        let op = BackpropOp::new1(self, Op::Reshape);
         if self.is_contiguous() {
-            Ok(self.view_with(Layout::contiguous_with_offset(shape, self.layout().start_offset())))
+            Ok(self.view_op(Layout::contiguous_with_offset(shape, self.layout().start_offset()), op))
         } else {
-            let c = self.copy()?;
-            Ok(c.view_with(Layout::contiguous(shape)))
+            let c = self.detach().copy()?;
+            Ok(c.view_op(Layout::contiguous(shape), op))
         }
     }
 
@@ -77,7 +79,10 @@ impl Tensor {
         if d1 == d2 {
             return Ok(self.clone());
         }
-        Ok(self.view_with(self.layout().transpose(d1, d2)))
+        let mut perm: Vec<usize> = (0..self.rank()).collect();
+        perm.swap(d1, d2);
+        let op = BackpropOp::new1(self, |a| Op::Permute(a, perm));
+        Ok(self.view_op(self.layout().transpose(d1, d2), op))
     }
 
     /// Swaps the last two dims (a view). Needs rank >= 2.
@@ -99,7 +104,8 @@ impl Tensor {
     /// ```
     pub fn permute<P: PermArg>(&self, perm: P) -> Result<Tensor> {
         let p = perm.to_perm(self.shape())?;
-        Ok(self.view_with(self.layout().permute(&p)))
+        let layout = self.layout().permute(&p);
+        Ok(self.view_op(layout, BackpropOp::new1(self, |a| Op::Permute(a, p))))
     }
 
     /// `len` elements of `dim` starting at `start` (a view).
@@ -113,7 +119,8 @@ impl Tensor {
     /// ```
     pub fn narrow<D1: Dim>(&self, dim: D1, start: usize, len: usize) -> Result<Tensor> {
         let d = dim.to_index(self.shape(), "narrow")?;
-        Ok(self.view_with(self.layout().narrow(d, start, len)?))
+        let layout = self.layout().narrow(d, start, len)?;
+        Ok(self.view_op(layout, BackpropOp::new1(self, |a| Op::Narrow(a, d, start, len))))
     }
 
     /// Splits `dim` into `chunks` pieces of nearly equal size (the last may be smaller).
@@ -150,7 +157,8 @@ impl Tensor {
         let mut stride = self.stride().to_vec();
         dims.remove(d);
         stride.remove(d);
-        Ok(self.view_with(Layout::new(dims.into(), stride, self.layout().start_offset())))
+        let op = BackpropOp::new1(self, Op::Reshape);
+        Ok(self.view_op(Layout::new(dims.into(), stride, self.layout().start_offset()), op))
     }
 
     /// Inserts a dim of size 1 at `dim` (a view); `dim` may equal the rank.
@@ -161,7 +169,8 @@ impl Tensor {
         let s = if d < stride.len() { stride[d] * dims[d] } else { 1 };
         dims.insert(d, 1);
         stride.insert(d, s);
-        Ok(self.view_with(Layout::new(dims.into(), stride, self.layout().start_offset())))
+        let op = BackpropOp::new1(self, Op::Reshape);
+        Ok(self.view_op(Layout::new(dims.into(), stride, self.layout().start_offset()), op))
     }
 
     /// Stretches to `shape` by NumPy broadcasting (a view, stride 0 on stretched dims).
@@ -171,7 +180,8 @@ impl Tensor {
             return Ok(self.clone());
         }
         shape.checked_elem_count("broadcast_as")?;
-        Ok(self.view_with(self.layout().broadcast_as(shape)?))
+        let layout = self.layout().broadcast_as(shape)?;
+        Ok(self.view_op(layout, BackpropOp::new1(self, Op::Broadcast)))
     }
 
     /// Adds leading dims: `[a, b]` with `left = (n,)` becomes `[n, a, b]` (a view).
@@ -264,7 +274,7 @@ impl Tensor {
                     t.storage().copy_strided_src(&mut dst, col, t.layout())?;
                 } else {
                     // Copy through a contiguous part, row by row of the [outer, width] view.
-                    let part = t.contiguous()?;
+                    let part = t.detach().contiguous()?;
                     let guard = part.storage();
                     guard.copy2d(
                         &mut dst,
@@ -279,7 +289,9 @@ impl Tensor {
             }
             col += width;
         }
-        Ok(Tensor::from_storage_contiguous(dst, shape))
+        let parts: Vec<&Tensor> = tensors.iter().map(|t| t.as_ref()).collect();
+        let op = BackpropOp::new_many(&parts, |a| Op::Cat(a, d));
+        Ok(Tensor::from_storage_contiguous_op(dst, shape, op))
     }
 
     /// Joins tensors of one shape along a new `dim`.
