@@ -131,6 +131,17 @@ pub trait BackendStorage: Sized + Send + Sync {
     fn rms_norm(&self, _l: &Layout, _w: (&Self, &Layout), _eps: f64) -> Result<Option<Self>> {
         Ok(None)
     }
+    /// Rotary embedding of a `[b, h, t, d]` input with `[t, d/2]` `cos`/`sin` tables, pairs
+    /// `(i, i + d/2)` or, with `interleaved`, `(2i, 2i + 1)`.
+    fn rope(
+        &self,
+        _l: &Layout,
+        _cos: (&Self, &Layout),
+        _sin: (&Self, &Layout),
+        _interleaved: bool,
+    ) -> Result<Option<Self>> {
+        Ok(None)
+    }
 }
 
 impl BackendStorage for CpuStorage {
@@ -266,6 +277,15 @@ impl BackendStorage for CpuStorage {
     }
     fn rms_norm(&self, l: &Layout, w: (&Self, &Layout), eps: f64) -> Result<Option<Self>> {
         crate::cpu::rms_norm(self, l, w, eps)
+    }
+    fn rope(
+        &self,
+        l: &Layout,
+        cos: (&Self, &Layout),
+        sin: (&Self, &Layout),
+        interleaved: bool,
+    ) -> Result<Option<Self>> {
+        crate::cpu::rope(self, l, cos, sin, interleaved)
     }
 }
 
@@ -487,6 +507,19 @@ impl Storage {
     pub(crate) fn rms_norm(&self, l: &Layout, w: (&Self, &Layout), eps: f64) -> Result<Option<Self>> {
         match (self, w.0) {
             (Storage::Cpu(x), Storage::Cpu(w0)) => Ok(x.rms_norm(l, (w0, w.1), eps)?.map(Storage::Cpu)),
+        }
+    }
+    pub(crate) fn rope(
+        &self,
+        l: &Layout,
+        cos: (&Self, &Layout),
+        sin: (&Self, &Layout),
+        interleaved: bool,
+    ) -> Result<Option<Self>> {
+        match (self, cos.0, sin.0) {
+            (Storage::Cpu(x), Storage::Cpu(c), Storage::Cpu(s)) => {
+                Ok(x.rope(l, (c, cos.1), (s, sin.1), interleaved)?.map(Storage::Cpu))
+            }
         }
     }
 }

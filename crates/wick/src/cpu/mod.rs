@@ -11,6 +11,7 @@ pub(crate) mod kernels;
 mod matmul;
 mod pool;
 mod reduce;
+mod rope;
 mod sort;
 mod unary;
 
@@ -315,5 +316,6 @@ pub(crate) use index::{gather, index_add, index_select, scatter_add};
 pub(crate) use matmul::matmul;
 pub(crate) use pool::{avg_pool2d, max_pool2d, upsample_nearest2d};
 pub(crate) use reduce::{cumsum, reduce_op};
+pub(crate) use rope::rope;
 pub(crate) use sort::arg_sort_last_dim;
 pub(crate) use unary::unary_map;
