@@ -1,6 +1,10 @@
 //! IQ4_NL and IQ4_XS: 4-bit indices into a fixed non-linear table of 16 levels
 //! ([`IQ4_VALUES`]), denser near zero where weights cluster.
 
+// The loops index several parallel per-sub-block arrays (scales, minimums, levels) by the
+// same sub-block number, as the format spec does; iterator chains would hide that.
+#![allow(clippy::needless_range_loop)]
+
 use super::k_search::{best_index, iq4_block_scale, IQ4_VALUES};
 use super::{nearest_int, BlockQ8K, BlockQ8_0, GgmlBlock, QK_K};
 use crate::cpu::kernels::quant as k;

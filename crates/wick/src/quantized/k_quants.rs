@@ -5,6 +5,10 @@
 //! scale (and for Q2/Q4/Q5 a minimum) that the f16 super-block scale multiplies.
 //! Quantizing runs ggml's reference searches (`quantize_row_q*_K_ref`, see `k_search`).
 
+// The loops index several parallel per-sub-block arrays (scales, minimums, levels) by the
+// same sub-block number, as the format spec does; iterator chains would hide that.
+#![allow(clippy::needless_range_loop)]
+
 use super::k_search::{make_q3_quants, make_qkx2_quants, make_qx_quants, Qkx2, GROUP_MAX_EPS};
 use super::{nearest_int, GgmlBlock, QK_K};
 use crate::cpu::kernels::quant as k;

@@ -3,6 +3,10 @@
 //! offset) and integer levels that minimise a weighted error, trying a few candidate scales
 //! around the naive `max / nmax`.
 
+// The loops index several parallel per-sub-block arrays (scales, minimums, levels) by the
+// same sub-block number, as the format spec does; iterator chains would hide that.
+#![allow(clippy::needless_range_loop)]
+
 use super::nearest_int;
 
 /// Below this magnitude a group counts as all zeros.

@@ -41,6 +41,13 @@ macro_rules! quant_kernels {
             unsafe { _mm_loadu_si128(s.as_ptr() as *const __m128i) }
         }
 
+        /// f16 → f32 with F16C (the `half` crate checks for F16C at run time on every call).
+        #[inline]
+        #[target_feature(enable = $feat)]
+        fn h2f(h: half::f16) -> f32 {
+            _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h.to_bits()))))
+        }
+
         #[inline]
         #[target_feature(enable = $feat)]
         fn hsum(v: __m256) -> f32 {
@@ -69,7 +76,7 @@ macro_rules! quant_kernels {
                 let both = _mm256_set_m128i(_mm_srli_epi16::<4>(q), q);
                 let xv = _mm256_sub_epi8(_mm256_and_si256(both, mask), eight);
                 let p = dot_signed(xv, load_i8(&y.qs));
-                let d = _mm256_set1_ps(x.d.to_f32() * y.d.to_f32());
+                let d = _mm256_set1_ps(h2f(x.d) * h2f(y.d));
                 _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc)
             };
             for (x, y) in pairs.by_ref() {
@@ -89,7 +96,7 @@ macro_rules! quant_kernels {
             let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
             let one = |x: &BlockQ8_0, y: &BlockQ8_0, acc: __m256| {
                 let p = dot_signed(load_i8(&x.qs), load_i8(&y.qs));
-                let d = _mm256_set1_ps(x.d.to_f32() * y.d.to_f32());
+                let d = _mm256_set1_ps(h2f(x.d) * h2f(y.d));
                 _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc)
             };
             for (x, y) in a.chunks_exact(2).zip(b.chunks_exact(2)) {
@@ -126,9 +133,9 @@ macro_rules! quant_kernels {
                 let summs: i32 = (0..8)
                     .map(|j| i32::from(m[j]) * (i32::from(y.bsums[2 * j]) + i32::from(y.bsums[2 * j + 1])))
                     .sum();
-                let d = y.d * x.d.to_f32();
+                let d = y.d * h2f(x.d);
                 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d), acc);
-                mins += y.d * x.dmin.to_f32() * summs as f32;
+                mins += y.d * h2f(x.dmin) * summs as f32;
             }
             hsum(acc) - mins
         }
@@ -171,7 +178,7 @@ macro_rules! quant_kernels {
                 }
                 let bias: i32 = (0..16).map(|g| i32::from(x.scales[g]) * i32::from(y.bsums[g])).sum();
                 let isum = _mm256_sub_epi32(isum, _mm256_setr_epi32(32 * bias, 0, 0, 0, 0, 0, 0, 0));
-                let d = y.d * x.d.to_f32();
+                let d = y.d * h2f(x.d);
                 acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d), acc);
             }
             hsum(acc)
