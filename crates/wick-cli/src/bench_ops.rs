@@ -102,7 +102,36 @@ fn workloads() -> Result<Vec<Workload>> {
     v.push(w("copy_f32_64MiB", 0.0, 2.0 * 64.0 * 1048576.0, move || big_t.copy()));
     let (t1, t2) = (randn(&[64], DType::F32)?, randn(&[64], DType::F32)?);
     v.push(w("tiny_add_f32_64", 0.0, 0.0, move || t1.add(&t2)));
+    qmatmul_workloads(&mut v)?;
     Ok(v)
+}
+
+/// Quantized `x @ Wᵀ` for a 4096×4096 weight: decode (1 row) and prefill (128 rows), rated
+/// in GB/s of weight bytes read (one pass over the weights per call). The weight is
+/// quantized on the first (warm-up) call, so other filters do not pay for it.
+fn qmatmul_workloads(v: &mut Vec<Workload>) -> Result<()> {
+    use std::cell::OnceCell;
+    use std::rc::Rc;
+    use wick::gguf::GgmlDType;
+    use wick::quantized::QTensor;
+    let weight = randn(&[4096, 4096], DType::F32)?;
+    for dt in [GgmlDType::Q4_0, GgmlDType::Q8_0, GgmlDType::Q4_K, GgmlDType::Q6_K] {
+        let q: Rc<OnceCell<QTensor>> = Rc::new(OnceCell::new());
+        let bytes = (4096 * 4096 / dt.block_size() * dt.type_size()) as f64;
+        for m in [1usize, 128] {
+            let (q, x, weight) = (q.clone(), randn(&[m, 4096], DType::F32)?, weight.clone());
+            v.push(w(format!("qmatmul_{}_{m}x4096x4096", dt.name().to_lowercase()), 0.0, bytes, move || {
+                if q.get().is_none() {
+                    let _ = q.set(QTensor::quantize(&weight, dt)?);
+                }
+                match q.get() {
+                    Some(q) => q.matmul_t(&x),
+                    None => Err(wick::Error::invalid("bench", "weight not quantized")),
+                }
+            }));
+        }
+    }
+    Ok(())
 }
 
 fn time_one(f: &dyn Fn() -> Result<Tensor>, min_reps: usize, budget: Duration) -> Result<Vec<f64>> {

@@ -31,6 +31,7 @@ pub mod npz;
 pub mod op;
 pub mod ops;
 pub mod pth;
+pub mod quantized;
 pub mod safetensors;
 mod shape;
 mod tensor;

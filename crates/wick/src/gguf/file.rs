@@ -125,6 +125,17 @@ impl GgufFile {
         Ok((info.dtype, info.shape.clone(), data))
     }
 
+    /// Like [`GgufFile::qtensor_bytes`], but hands out the file's shared owner and the byte
+    /// range, so a [`crate::quantized::QTensor`] can borrow the data without copying.
+    pub(crate) fn qtensor_shared(
+        &self,
+        name: &str,
+    ) -> Result<(GgmlDType, Vec<usize>, SharedBytes, usize, usize)> {
+        let info = self.tensor_info(name)?;
+        let (start, data) = self.data(info)?;
+        Ok((info.dtype, info.shape.clone(), self.bytes.clone(), start, data.len()))
+    }
+
     /// The wick dtype [`GgufFile::tensor`] returns for tensor `name`: its own for F32, F16,
     /// BF16, F64 and I64, I64 for I8/I16/I32, `None` for quantized types.
     pub fn tensor_dtype(&self, name: &str) -> Result<Option<DType>> {

@@ -16,6 +16,7 @@
 pub(crate) mod activation;
 pub(crate) mod convert;
 pub(crate) mod norm;
+pub(crate) mod quant;
 pub(crate) mod reduce;
 pub(crate) mod scalar_math;
 pub(crate) mod softmax;

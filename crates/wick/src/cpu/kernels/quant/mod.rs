@@ -1,0 +1,206 @@
+//! Dot products of quantized weight rows with quantized activation rows.
+//!
+//! SIMD variants exist for Q4_0 · Q8_0, Q8_0 · Q8_0, Q4_K · Q8_K and Q6_K · Q8_K; the other
+//! formats use the scalar reference (`scalar.rs`) for now. The AVX-512 variants need VNNI
+//! (`vpdpbusd`); a CPU with AVX-512 but without it gets the AVX2 variants.
+
+pub(crate) mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+use super::Isa;
+use crate::quantized::{BlockQ4K, BlockQ4_0, BlockQ6K, BlockQ8K, BlockQ8_0};
+
+/// The variant family a quantized dot runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_vnni() -> bool {
+    static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *VNNI.get_or_init(|| is_x86_feature_detected!("avx512vnni"))
+}
+
+fn level(isa: Isa) -> Level {
+    match isa.resolve() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if has_vnni() => Level::Avx512Vnni,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 | Isa::Avx2 => Level::Avx2,
+        _ => Level::Scalar,
+    }
+}
+
+/// Calls the variant of `$f` for an [`Isa`].
+macro_rules! quant_dispatch {
+    ($isa:expr, $f:ident ( $($arg:expr),* )) => {
+        match level($isa) {
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512Vnni => {
+                // SAFETY: `level` yields Avx512Vnni only when `Isa::resolve` found AVX-512
+                // F/BW/VL/DQ (with AVX2, FMA, F16C) and the CPU reports AVX512-VNNI: every
+                // feature the avx512 variants are compiled with.
+                unsafe { x86_64::avx512::$f($($arg),*) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => {
+                // SAFETY: `level` yields Avx2 only when `Isa::resolve` found at least AVX2,
+                // FMA and F16C, the features of the avx2 variants.
+                unsafe { x86_64::avx2::$f($($arg),*) }
+            }
+            Level::Scalar => scalar::$f($($arg),*),
+        }
+    };
+}
+
+/// Q4_0 · Q8_0 with an instruction set.
+pub(crate) fn dot_q4_0_q8_0_with(isa: Isa, a: &[BlockQ4_0], b: &[BlockQ8_0]) -> f32 {
+    quant_dispatch!(isa, dot_q4_0_q8_0(a, b))
+}
+
+/// Q8_0 · Q8_0 with an instruction set.
+pub(crate) fn dot_q8_0_q8_0_with(isa: Isa, a: &[BlockQ8_0], b: &[BlockQ8_0]) -> f32 {
+    quant_dispatch!(isa, dot_q8_0_q8_0(a, b))
+}
+
+/// Q4_K · Q8_K with an instruction set.
+pub(crate) fn dot_q4k_q8k_with(isa: Isa, a: &[BlockQ4K], b: &[BlockQ8K]) -> f32 {
+    quant_dispatch!(isa, dot_q4k_q8k(a, b))
+}
+
+/// Q6_K · Q8_K with an instruction set.
+pub(crate) fn dot_q6k_q8k_with(isa: Isa, a: &[BlockQ6K], b: &[BlockQ8K]) -> f32 {
+    quant_dispatch!(isa, dot_q6k_q8k(a, b))
+}
+
+/// Q4_0 · Q8_0 over the blocks zipped pairwise.
+pub(crate) fn dot_q4_0_q8_0(a: &[BlockQ4_0], b: &[BlockQ8_0]) -> f32 {
+    dot_q4_0_q8_0_with(Isa::selected(), a, b)
+}
+
+/// Q8_0 · Q8_0 over the blocks zipped pairwise.
+pub(crate) fn dot_q8_0_q8_0(a: &[BlockQ8_0], b: &[BlockQ8_0]) -> f32 {
+    dot_q8_0_q8_0_with(Isa::selected(), a, b)
+}
+
+/// Q4_K · Q8_K over the blocks zipped pairwise.
+pub(crate) fn dot_q4k_q8k(a: &[BlockQ4K], b: &[BlockQ8K]) -> f32 {
+    dot_q4k_q8k_with(Isa::selected(), a, b)
+}
+
+/// Q6_K · Q8_K over the blocks zipped pairwise.
+pub(crate) fn dot_q6k_q8k(a: &[BlockQ6K], b: &[BlockQ8K]) -> f32 {
+    dot_q6k_q8k_with(Isa::selected(), a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::kernels::testing::each_isa;
+    use crate::device::Xoshiro256;
+    use crate::quantized::GgmlBlock;
+
+    /// Row lengths in blocks: empty, one, odd and even counts, long rows.
+    const BLOCKS: [usize; 10] = [0, 1, 2, 3, 5, 8, 17, 31, 64, 129];
+
+    /// Weight-like values: N(0, scale²) with every 16th one an outlier of 30·scale and some
+    /// all-zero and constant stretches; `scale` spans tiny to huge magnitudes.
+    fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+        let mut rng = Xoshiro256::seed_from_u64(seed);
+        let mut v = vec![0f64; n];
+        rng.fill_normal(&mut v);
+        v.iter()
+            .enumerate()
+            .map(|(i, &z)| match (i / 64) % 7 {
+                5 => 0.0,
+                6 => scale,
+                _ if i % 16 == 3 => 30.0 * scale * z.signum() as f32,
+                _ => z as f32 * scale,
+            })
+            .collect()
+    }
+
+    fn quant<B: GgmlBlock>(x: &[f32]) -> Vec<B> {
+        let mut out = vec![B::zeroed(); x.len() / B::BLOCK_SIZE];
+        B::quantize_blocks(x, &mut out);
+        out
+    }
+
+    fn dequant<B: GgmlBlock>(b: &[B]) -> Vec<f32> {
+        let mut out = vec![0f32; b.len() * B::BLOCK_SIZE];
+        B::dequantize_blocks(b, &mut out);
+        out
+    }
+
+    /// For every instruction set, row length and magnitude: the SIMD dot equals the scalar
+    /// twin within 1e-5 of Σ(|w| + 2·max|w|)·|a| over the dequantized values, a bound on
+    /// the partial sums either order adds up in f32 (the integer block dots are exact in
+    /// both; with mins, `d·sc·q` is at most |w| + 2·max|w|).
+    macro_rules! twin_test {
+        ($name:ident, $W:ty, $with:ident, $scalar:path) => {
+            #[test]
+            fn $name() {
+                each_isa(stringify!($name), |isa| {
+                    for (t, &nb) in BLOCKS.iter().enumerate() {
+                        for (s, scale) in [1e-3f32, 1.0, 300.0, 1e4].into_iter().enumerate() {
+                            let n = nb * <$W>::BLOCK_SIZE;
+                            let w = quant::<$W>(&values(n, (t * 10 + s) as u64, scale));
+                            let a = quant::<<$W as GgmlBlock>::VecDotType>(&values(n, 1000 + t as u64, 1.0));
+                            let got = $with(isa, &w, &a);
+                            let want = $scalar(&w, &a);
+                            let (wd, ad) = (dequant(&w), dequant(&a));
+                            let wmax = wd.iter().fold(0f32, |m, v| m.max(v.abs()));
+                            let mag: f32 =
+                                wd.iter().zip(&ad).map(|(x, y)| (x.abs() + 2.0 * wmax) * y.abs()).sum();
+                            let tol = 1e-5 * mag + 1e-30;
+                            assert!(
+                                (got - want).abs() <= tol || (got.is_nan() && want.is_nan()) || got == want,
+                                "{} {} blocks scale {scale}: {got} vs scalar {want} (tol {tol})",
+                                isa.name(),
+                                nb
+                            );
+                        }
+                    }
+                });
+            }
+        };
+    }
+
+    twin_test!(q4_0_matches_twin, BlockQ4_0, dot_q4_0_q8_0_with, scalar::dot_q4_0_q8_0);
+    twin_test!(q8_0_matches_twin, BlockQ8_0, dot_q8_0_q8_0_with, scalar::dot_q8_0_q8_0);
+    twin_test!(q4k_matches_twin, BlockQ4K, dot_q4k_q8k_with, scalar::dot_q4k_q8k);
+    twin_test!(q6k_matches_twin, BlockQ6K, dot_q6k_q8k_with, scalar::dot_q6k_q8k);
+
+    /// Extreme quants: every level at its largest magnitude (weights ±max level, activations
+    /// ±127) so an i16 intermediate that saturated would show.
+    #[test]
+    fn extreme_levels_match_twin() {
+        each_isa("extreme_levels_match_twin", |isa| {
+            let mut x = BlockQ8_0 { d: half::f16::ONE, qs: [-128; 32] };
+            let y = BlockQ8_0 { d: half::f16::ONE, qs: [127; 32] };
+            let want = scalar::dot_q8_0_q8_0(&[x], &[y]);
+            assert_eq!(want, -128.0 * 127.0 * 32.0);
+            assert_eq!(dot_q8_0_q8_0_with(isa, &[x], &[y]), want, "{}", isa.name());
+            x.qs = [127; 32];
+            assert_eq!(dot_q8_0_q8_0_with(isa, &[x], &[y]), 127.0 * 127.0 * 32.0);
+            let w4 = BlockQ4_0 { d: half::f16::ONE, qs: [0; 16] }; // all levels −8
+            let y4 = BlockQ8_0 { d: half::f16::ONE, qs: [-127; 32] };
+            assert_eq!(dot_q4_0_q8_0_with(isa, &[w4], &[y4]), 8.0 * 127.0 * 32.0);
+            let w6 = BlockQ6K { ql: [0xFF; 128], qh: [0xFF; 64], scales: [-128; 16], d: half::f16::ONE };
+            let y8 = BlockQ8K { d: 1.0, qs: [-127; 256], bsums: [-127 * 16; 16] };
+            let want6 = scalar::dot_q6k_q8k(&[w6], &[y8]);
+            assert_eq!(want6, -128.0 * 31.0 * -127.0 * 256.0);
+            assert_eq!(dot_q6k_q8k_with(isa, &[w6], &[y8]), want6, "{}", isa.name());
+            let w4k =
+                BlockQ4K { d: half::f16::ONE, dmin: half::f16::ONE, scales: [0xFF; 12], qs: [0xFF; 128] };
+            let want4k = scalar::dot_q4k_q8k(&[w4k], &[y8]);
+            assert_eq!(dot_q4k_q8k_with(isa, &[w4k], &[y8]), want4k, "{}", isa.name());
+        });
+    }
+}

@@ -1,0 +1,95 @@
+//! The quantized matrix product `x @ Wᵀ` for a quantized `W` of shape (n, k).
+//!
+//! Activations are quantized once per row into the weight format's dot type (Q8_0, Q8_1 or
+//! Q8_K). Work is split over wick's pool by output column, that is by weight row, so each
+//! thread streams its own slice of the weights; a weight row is dotted with every activation
+//! row while it is in L1 (prefill), and small products stay on the calling thread.
+
+use super::{with_block, GgmlBlock, QTensor};
+use crate::{DType, Device, Error, Result, Tensor};
+use bytemuck::Zeroable;
+use rayon::prelude::*;
+
+/// Products with fewer multiply-adds than this run on the calling thread.
+const SMALL: usize = 1 << 17;
+
+impl QTensor {
+    /// `x @ selfᵀ` for this (n, k) weight and `x` of shape (…, k): shape (…, n), F32.
+    ///
+    /// Block formats use the quantized dot products; F32/F16/BF16 weights go through the
+    /// dense matmul.
+    pub fn matmul_t(&self, x: &Tensor) -> Result<Tensor> {
+        let op = "QTensor::matmul_t";
+        let (n, k) = match self.shape() {
+            &[n, k] => (n, k),
+            s => return Err(Error::invalid(op, format!("the weight must be 2-D (n, k), got {s:?}"))),
+        };
+        let xd = x.dims();
+        if xd.last() != Some(&k) {
+            return Err(Error::invalid(op, format!("input {xd:?} does not end in k = {k} (weight {n}x{k})")));
+        }
+        let mut out_shape = xd.to_vec();
+        if let Some(last) = out_shape.last_mut() {
+            *last = n;
+        }
+        let m = x.elem_count() / k.max(1);
+        let xv = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let out = with_block!(self.dtype(), B => matmul_blocks::<B>(self.blocks::<B>()?, &xv, m, n, k)?,
+        _dense => {
+            let w = self.dequantize()?;
+            return x.to_dtype(DType::F32)?.reshape((m, k))?.matmul(&w.t()?)?.reshape(out_shape);
+        });
+        Tensor::from_vec(out, out_shape, &Device::Cpu)
+    }
+}
+
+/// `x (m, k) @ wᵀ` for `w` the blocks of an (n, k) matrix: (m, n) row-major.
+fn matmul_blocks<B: GgmlBlock>(w: &[B], x: &[f32], m: usize, n: usize, k: usize) -> Result<Vec<f32>> {
+    let kb = k / B::BLOCK_SIZE;
+    let out_len =
+        m.checked_mul(n).ok_or_else(|| Error::overflow("QTensor::matmul_t", format!("{m}x{n} output")))?;
+    if w.len() != n * kb || x.len() != m * k {
+        return Err(Error::invalid("QTensor::matmul_t", "operand sizes do not match their shapes"));
+    }
+    if out_len == 0 || kb == 0 {
+        return Ok(vec![0.0; out_len]);
+    }
+    let parallel = (m as u128) * (n as u128) * (k as u128) >= SMALL as u128;
+    let mut xq = vec![B::VecDotType::zeroed(); m * kb];
+    let quantize = |(q, r): (&mut [B::VecDotType], &[f32])| B::VecDotType::quantize_blocks(r, q);
+    if parallel && m > 1 {
+        crate::device::install(|| xq.par_chunks_mut(kb).zip(x.par_chunks(k)).for_each(quantize));
+    } else {
+        xq.chunks_mut(kb).zip(x.chunks(k)).for_each(quantize);
+    }
+    // Column-major result (n rows of m): each task owns a run of weight rows.
+    let mut out_t = vec![0f32; out_len];
+    let rows_body = |(task, dst): (usize, &mut [f32]), rows_per_task: usize| {
+        for (i, col) in dst.chunks_mut(m).enumerate() {
+            let r = task * rows_per_task + i;
+            let wr = &w[r * kb..(r + 1) * kb];
+            for (o, xr) in col.iter_mut().zip(xq.chunks(kb)) {
+                *o = B::dot_blocks(wr, xr);
+            }
+        }
+    };
+    if parallel {
+        let threads = crate::num_threads().max(1);
+        let rows_per_task = n.div_ceil(threads * 8).max(1);
+        crate::device::install(|| {
+            out_t.par_chunks_mut(rows_per_task * m).enumerate().for_each(|t| rows_body(t, rows_per_task))
+        });
+    } else {
+        rows_body((0, &mut out_t), n);
+    }
+    if m == 1 {
+        return Ok(out_t);
+    }
+    let mut out = vec![0f32; out_len];
+    for (r, col) in out_t.chunks(m).enumerate() {
+        for (i, &v) in col.iter().enumerate() {
+            out[i * n + r] = v;
+        }
+    }
+    Ok(out)
+}
