@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_ops;
+mod embed;
 mod inspect;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ enum Command {
         #[command(subcommand)]
         what: bench::BenchCommand,
     },
+    /// Sentence embeddings of texts with a BERT sentence-transformers model (JSON or .npy).
+    Embed(embed::EmbedArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect { files, json, verify } => inspect::run(&files, json, verify),
         Command::Bench { what } => bench::run(what),
+        Command::Embed(args) => embed::run(args),
     };
     match result {
         Ok(ok) => {
