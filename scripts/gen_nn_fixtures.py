@@ -162,6 +162,17 @@ def rotary():
     inter = torch.view_as_real(xc * rot).reshape(x.shape).float()
     put("rope", x=x, half=half, interleaved=inter)
 
+    # Llama 3 frequency rescaling, as transformers' _compute_llama3_parameters (in float64).
+    base, dim, factor, low, high, old = 500000.0, 128, 32.0, 1.0, 4.0, 8192
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float64) / dim))
+    low_wavelen, high_wavelen = old / low, old / high
+    wavelen = 2 * math.pi / inv_freq
+    scaled = torch.where(wavelen > low_wavelen, inv_freq / factor, inv_freq)
+    smooth = (old / wavelen - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = ~(wavelen < high_wavelen) & ~(wavelen > low_wavelen)
+    put("rope_llama3", inv_freq=torch.where(medium, smoothed, scaled))
+
 
 @torch.no_grad()
 def losses():

@@ -41,7 +41,7 @@ mod linear;
 pub mod loss;
 mod norm;
 pub mod optim;
-mod rotary;
+pub mod rotary;
 pub mod sampling;
 mod var_builder;
 mod var_map;

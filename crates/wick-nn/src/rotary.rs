@@ -146,6 +146,54 @@ impl RotaryEmbedding {
     }
 }
 
+/// Llama 3's rescaled inverse frequencies (`rope_type: "llama3"` in Hugging Face configs):
+/// wavelengths longer than `original_max_positions / low_freq_factor` are divided by
+/// `factor`, those shorter than `original_max_positions / high_freq_factor` kept, and the
+/// band between interpolated smoothly. Feed the result to [`RotaryEmbedding::from_inv_freq`].
+///
+/// ```
+/// use wick_nn::rotary::llama3_inv_freq;
+/// let f = llama3_inv_freq(500_000.0, 64, 32.0, 1.0, 4.0, 8192)?;
+/// assert_eq!(f.len(), 32);
+/// assert_eq!(f[0], 1.0); // the highest frequency is kept
+/// # Ok::<(), wick::Error>(())
+/// ```
+pub fn llama3_inv_freq(
+    base: f64,
+    head_dim: usize,
+    factor: f64,
+    low_freq_factor: f64,
+    high_freq_factor: f64,
+    original_max_positions: usize,
+) -> Result<Vec<f64>> {
+    const OP: &str = "llama3_inv_freq";
+    if head_dim == 0 || !head_dim.is_multiple_of(2) || !(base.is_finite() && base > 0.0) {
+        return Err(Error::invalid(OP, format!("head_dim {head_dim} must be even and base {base} positive")));
+    }
+    if !(factor > 0.0 && low_freq_factor > 0.0 && high_freq_factor > low_freq_factor) {
+        return Err(Error::invalid(
+            OP,
+            format!("need factor {factor} > 0 and high_freq_factor {high_freq_factor} > low_freq_factor {low_freq_factor} > 0"),
+        ));
+    }
+    let old = original_max_positions as f64;
+    let (low_wavelen, high_wavelen) = (old / low_freq_factor, old / high_freq_factor);
+    Ok((0..head_dim / 2)
+        .map(|i| {
+            let f = base.powf(-((2 * i) as f64) / head_dim as f64);
+            let wavelen = 2.0 * std::f64::consts::PI / f;
+            if wavelen < high_wavelen {
+                f
+            } else if wavelen > low_wavelen {
+                f / factor
+            } else {
+                let smooth = (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                (1.0 - smooth) * f / factor + smooth * f
+            }
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -153,6 +153,15 @@ fn rotary_both_layouts() -> Result<()> {
     Ok(())
 }
 
+/// Llama 3's rescaled frequencies (Hugging Face's algorithm, f64): all three bands occur.
+#[test]
+fn rotary_llama3_frequencies() -> Result<()> {
+    let got = rotary::llama3_inv_freq(500_000.0, 128, 32.0, 1.0, 4.0, 8192)?;
+    let got = Tensor::from_vec(got, 64, &Device::Cpu)?;
+    close("llama3 inv_freq", &got, &t("rope_llama3.inv_freq"), 1e-12);
+    Ok(())
+}
+
 #[test]
 fn losses() -> Result<()> {
     let (logits, cls) = (t("losses.logits"), t("losses.cls"));
