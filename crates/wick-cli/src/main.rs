@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_ops;
+mod demo_cmd;
 mod embed;
 mod inspect;
 
@@ -19,6 +20,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Generate text with the small byte-level language model built into the binary
+    /// (trained by wick itself on the King James Bible).
+    Demo {
+        /// Text to continue.
+        #[arg(long, default_value = "And God said unto Moses, ")]
+        prompt: String,
+        /// Bytes to generate.
+        #[arg(long, default_value_t = 300)]
+        max_tokens: usize,
+        /// Sampling temperature (0: always the most likely byte).
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f64,
+        /// Nucleus sampling: keep the smallest set of bytes with this much probability.
+        #[arg(long)]
+        top_p: Option<f64>,
+        /// Seed of the sampler.
+        #[arg(long, default_value_t = 299792458)]
+        seed: u64,
+    },
     /// Show the format, metadata and tensors of weight files (safetensors, npy, npz, pth, gguf).
     Inspect {
         /// Files to inspect.
@@ -43,6 +63,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo { prompt, max_tokens, temperature, top_p, seed } => {
+            demo_cmd::run(&prompt, &wick_cli::demo::GenerateOptions { max_tokens, temperature, top_p, seed })
+        }
         Command::Inspect { files, json, verify } => inspect::run(&files, json, verify),
         Command::Bench { what } => bench::run(what),
         Command::Embed(args) => embed::run(args),

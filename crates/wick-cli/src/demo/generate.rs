@@ -3,7 +3,7 @@
 
 use super::model::CharLm;
 use std::time::Instant;
-use wick::{Device, Result, Tensor};
+use wick::{Device, Error, Result, Tensor};
 use wick_nn::{KvCache, LogitsProcessor};
 
 /// What to generate.
@@ -84,6 +84,17 @@ pub fn generate(
     opts: &GenerateOptions,
     mut on_text: impl FnMut(&str),
 ) -> Result<GenerateStats> {
+    if !(opts.temperature.is_finite() && opts.temperature >= 0.0) {
+        return Err(Error::invalid(
+            "generate",
+            format!("temperature {} must be finite and >= 0", opts.temperature),
+        ));
+    }
+    if let Some(p) = opts.top_p {
+        if !(p > 0.0 && p <= 1.0) {
+            return Err(Error::invalid("generate", format!("top_p {p} must be in (0, 1]")));
+        }
+    }
     let ctx = model.config().context;
     let mut tokens: Vec<u32> = prompt.bytes().map(u32::from).collect();
     if tokens.is_empty() {
@@ -123,7 +134,12 @@ pub fn generate(
         };
     }
     on_text(&stream.finish());
-    Ok(GenerateStats { prompt_tokens, generated_tokens: generated, prefill_s, decode_s: start.elapsed().as_secs_f64() })
+    Ok(GenerateStats {
+        prompt_tokens,
+        generated_tokens: generated,
+        prefill_s,
+        decode_s: start.elapsed().as_secs_f64(),
+    })
 }
 
 fn prefill(model: &CharLm, tokens: &[u32], caches: &mut [KvCache]) -> Result<Tensor> {
