@@ -5,7 +5,7 @@
 use crate::norm::channel_shape;
 use crate::{Init, ModuleT, VarBuilder};
 use std::sync::Mutex;
-use wick::{Error, Result, Tensor};
+use wick::{Error, Result, Tensor, Var};
 
 /// Options of a [`BatchNorm`] (PyTorch's defaults via `Default`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,6 +25,10 @@ impl Default for BatchNormConfig {
 }
 
 /// Batch normalization; a [`ModuleT`] whose `train` flag picks batch or running statistics.
+///
+/// The running statistics are buffers, not parameters: no gradient flows to them. Built by
+/// [`batch_norm`] from a `VarMap`-backed builder, training writes them back into the map's
+/// variables in place, so `VarMap::save` stores the current statistics.
 #[derive(Debug)]
 pub struct BatchNorm {
     running_mean: Mutex<Tensor>,
@@ -32,6 +36,9 @@ pub struct BatchNorm {
     weight_bias: Option<(Tensor, Tensor)>,
     cfg: BatchNormConfig,
     channels: usize,
+    /// The `VarMap` variables the running statistics came from, updated in place in training
+    /// so that `VarMap::save` writes the current statistics.
+    stat_vars: Option<(Var, Var)>,
 }
 
 fn lock(m: &Mutex<Tensor>) -> std::sync::MutexGuard<'_, Tensor> {
@@ -86,6 +93,7 @@ impl BatchNorm {
             weight_bias,
             cfg,
             channels: c,
+            stat_vars: None,
         })
     }
 
@@ -123,7 +131,8 @@ impl ModuleT for BatchNorm {
             ));
         }
         if !train {
-            let (m, v) = (self.running_mean(), self.running_var());
+            // Running statistics are buffers, not parameters: no gradient flows to them.
+            let (m, v) = (self.running_mean().detach(), self.running_var().detach());
             return self.normalize(xs, &m, &v);
         }
         let count = xs.elem_count() / c.max(1);
@@ -146,6 +155,10 @@ impl ModuleT for BatchNorm {
         let new_mean = rm.affine(1.0 - m, 0.0)?.add(&mean.affine(m, 0.0)?.to_dtype(rm.dtype())?)?;
         let mut rv = lock(&self.running_var);
         let new_var = rv.affine(1.0 - m, 0.0)?.add(&unbiased.affine(m, 0.0)?.to_dtype(rv.dtype())?)?;
+        if let Some((vm, vv)) = &self.stat_vars {
+            vm.set(&new_mean)?;
+            vv.set(&new_var)?;
+        }
         *rm = new_mean;
         *rv = new_var;
         Ok(y)
@@ -155,8 +168,8 @@ impl ModuleT for BatchNorm {
 /// A [`BatchNorm`] over `channels` reading `running_mean`, `running_var` and (with
 /// `cfg.affine`) `weight` and `bias` from `vb`, the checkpoint names of PyTorch.
 pub fn batch_norm(channels: usize, cfg: BatchNormConfig, vb: VarBuilder) -> Result<BatchNorm> {
-    let rm = vb.get_with_init(channels, "running_mean", Init::Const(0.0))?;
-    let rv = vb.get_with_init(channels, "running_var", Init::Const(1.0))?;
+    let rm = vb.get_with_init(channels, "running_mean", Init::Const(0.0))?.detach();
+    let rv = vb.get_with_init(channels, "running_var", Init::Const(1.0))?.detach();
     let wb = if cfg.affine {
         Some((
             vb.get_with_init(channels, "weight", Init::Const(1.0))?,
@@ -165,7 +178,9 @@ pub fn batch_norm(channels: usize, cfg: BatchNormConfig, vb: VarBuilder) -> Resu
     } else {
         None
     };
-    BatchNorm::new(rm, rv, wb, cfg)
+    let mut bn = BatchNorm::new(rm, rv, wb, cfg)?;
+    bn.stat_vars = vb.var("running_mean").zip(vb.var("running_var"));
+    Ok(bn)
 }
 
 #[cfg(test)]
@@ -216,6 +231,26 @@ mod tests {
         assert!(bn.forward_t(&Tensor::zeros((1, 3), DType::F64, &dev)?, true).is_err());
         let bad = BatchNormConfig { affine: false, ..Default::default() };
         assert!(BatchNorm::new(w.clone(), w.clone(), Some((w.clone(), b)), bad).is_err());
+        Ok(())
+    }
+
+    /// Built from a `VarMap`, training updates the map's running statistics in place, and
+    /// eval-mode gradients reach the affine parameters but never the statistics.
+    #[test]
+    fn varmap_statistics_follow_training() -> Result<()> {
+        let dev = Device::Cpu;
+        let vm = crate::VarMap::new();
+        let bn = batch_norm(2, BatchNormConfig::default(), vm.var_builder(DType::F64, &dev).pp("bn"))?;
+        let x = Tensor::randn(1f64, 2.0, (5, 2, 3), &dev)?;
+        bn.forward_t(&x, true)?;
+        let (mean, _) = channel_stats(&x)?;
+        let saved = vec(vm.get_var("bn.running_mean").unwrap().as_tensor());
+        assert_eq!(saved, vec(&bn.running_mean()));
+        assert!((saved[0] - 0.1 * mean[0]).abs() < 1e-12);
+        let grads = bn.forward_t(&x, false)?.sum_all()?.backward()?;
+        assert!(grads.get(vm.get_var("bn.weight").unwrap().as_tensor()).is_some());
+        assert!(grads.get(vm.get_var("bn.running_mean").unwrap().as_tensor()).is_none());
+        assert!(grads.get(vm.get_var("bn.running_var").unwrap().as_tensor()).is_none());
         Ok(())
     }
 }

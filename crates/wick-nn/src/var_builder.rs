@@ -24,6 +24,10 @@ pub(crate) trait Backend: Send + Sync {
     fn names(&self) -> Vec<String>;
     /// What the tensors come from, for error messages (`"safetensors"`, `"npz"`, ...).
     fn source(&self) -> &'static str;
+    /// The variable behind `name`, for sources that hold [`wick::Var`]s (a `VarMap`).
+    fn var(&self, _name: &str) -> Option<wick::Var> {
+        None
+    }
 }
 
 /// The error for a tensor that is not there: its full path and up to three close names.
@@ -251,6 +255,12 @@ impl VarBuilder {
         }
         let t = self.backend.get(&full, &Shape::from(()), &Init::Const(0.0), self.dtype, &self.device)?;
         self.convert(t, &full)
+    }
+
+    /// The variable behind `name` when this builder is backed by a `VarMap` (after a `get`
+    /// created it); `None` for file-backed builders.
+    pub(crate) fn var(&self, name: &str) -> Option<wick::Var> {
+        self.backend.var(&self.path(name))
     }
 
     fn convert(&self, t: Tensor, full: &str) -> Result<Tensor> {

@@ -163,6 +163,9 @@ impl Backend for VarMap {
     fn source(&self) -> &'static str {
         "VarMap"
     }
+    fn var(&self, name: &str) -> Option<Var> {
+        self.get_var(name)
+    }
 }
 
 impl VarBuilder {
