@@ -62,7 +62,8 @@ impl CharLmConfig {
             d_ff: field("d_ff")?,
             context: field("context")?,
         };
-        if cfg.n_heads == 0 || !cfg.d_model.is_multiple_of(cfg.n_heads) || cfg.vocab == 0 || cfg.context == 0 {
+        if cfg.n_heads == 0 || !cfg.d_model.is_multiple_of(cfg.n_heads) || cfg.vocab == 0 || cfg.context == 0
+        {
             return Err(Error::invalid("char-lm config", format!("inconsistent sizes: {cfg:?}")));
         }
         Ok(cfg)
