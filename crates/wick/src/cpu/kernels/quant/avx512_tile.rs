@@ -18,9 +18,6 @@ use std::arch::x86_64::*;
 const R: usize = 4;
 const A: usize = 4;
 
-/// Lane i of a two-block step belongs to block i / 8.
-const PAIR_IDX: [i32; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1];
-
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
 fn idx(v: [i32; 16]) -> __m512i {
@@ -58,13 +55,13 @@ fn load16<T: bytemuck::Pod>(p: &[T]) -> __m128i {
     unsafe { _mm_loadu_si128(b.as_ptr() as *const __m128i) }
 }
 
-/// Two f16 scales as `[a; 8] ++ [b; 8]` in f32.
+/// Two f16 scales as `[a; 8] ++ [b; 8]` in f32: two word broadcasts (the second under a
+/// mask) and one conversion.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
-fn scale_pair(a: half::f16, b: half::f16, pair: __m512i) -> __m512 {
-    let bits = u32::from(a.to_bits()) | (u32::from(b.to_bits()) << 16);
-    let two = _mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32));
-    _mm512_permutexvar_ps(pair, _mm512_castps128_ps512(two))
+fn scale_pair(a: half::f16, b: half::f16) -> __m512 {
+    let h = _mm256_mask_set1_epi16(_mm256_set1_epi16(a.to_bits() as i16), 0xFF00, b.to_bits() as i16);
+    _mm512_cvtph_ps(h)
 }
 
 #[inline]
@@ -105,7 +102,6 @@ macro_rules! legacy_tile {
                 x: [&[BlockQ8_0]; AA],
                 kb: usize,
             ) -> [[f32; AA]; RR] {
-                let pair = idx(PAIR_IDX);
                 let off = _mm512_set1_epi8($off as i8);
                 let zero = _mm512_setzero_si512();
                 let mut acc = [[_mm512_setzero_ps(); AA]; RR];
@@ -121,22 +117,23 @@ macro_rules! legacy_tile {
                     let last = j + 1 == kb;
                     let k = if last { j } else { j + 1 };
                     let mut y = [zero; AA];
+                    // −OFFSET·Σy, the start of every product's sum.
                     let mut yb = [zero; AA];
                     let mut dy = [_mm512_setzero_ps(); AA];
                     for a in 0..AA {
                         let (p, q) = (&x[a][j], &x[a][k]);
                         y[a] = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load32(&p.qs)), load32(&q.qs));
-                        yb[a] = _mm512_dpbusd_epi32(zero, off, y[a]);
-                        dy[a] = scale_pair(p.d, q.d, pair);
+                        yb[a] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, y[a]));
+                        dy[a] = scale_pair(p.d, q.d);
                         if last {
                             dy[a] = _mm512_maskz_mov_ps(0x00FF, dy[a]);
                         }
                     }
                     for r in 0..RR {
                         let q = unpack(&w[r][j], &w[r][k]);
-                        let dx = scale_pair(w[r][j].d, w[r][k].d, pair);
+                        let dx = scale_pair(w[r][j].d, w[r][k].d);
                         for a in 0..AA {
-                            let p = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, q, y[a]), yb[a]);
+                            let p = _mm512_dpbusd_epi32(yb[a], q, y[a]);
                             acc[r][a] =
                                 _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dx, dy[a]), acc[r][a]);
                         }
@@ -212,6 +209,25 @@ legacy_tile!(tile_iq4_nl, BlockIQ4NL, 0x80u8, |a, b| {
     _mm512_shuffle_epi8(_mm512_broadcast_i32x4(lut), nibble_pair(&a.qs, &b.qs))
 });
 
+/// The eight 6-bit scales and eight 6-bit mins of a Q4_K/Q5_K super-block as bytes
+/// `[sc0..sc7, m0..m7]`, unpacked with 32-bit masks (ggml's `kmask` steps) instead of per
+/// byte, and built in registers (no store-to-load round trip).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
+fn scales_mins(q: &[u8; 12]) -> __m128i {
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let word = |i: usize| u32::from_le_bytes([q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]]);
+    let (a, b, c) = (word(0), word(1), word(2));
+    // Scales 0..3 are the low 6 bits of bytes 0..3, mins 0..3 of bytes 4..7; scales 4..7 are
+    // the low nibbles of bytes 8..11 with bytes 0..3's top two bits, mins 4..7 the high
+    // nibbles of bytes 8..11 with bytes 4..7's top two bits.
+    let sc = u64::from(a & LOW6) | (u64::from((c & LOW4) | (((a >> 6) & LOW2) << 4)) << 32);
+    let mn = u64::from(b & LOW6) | (u64::from(((c >> 4) & LOW4) | (((b >> 6) & LOW2) << 4)) << 32);
+    _mm_set_epi64x(mn as i64, sc as i64)
+}
+
 /// Stamps out the tile kernel of a K-quant with 8 sub-blocks of 32, 6-bit scales and mins
 /// (Q4_K, and Q5_K whose `$high` adds the fifth bits).
 macro_rules! kmin_tile {
@@ -252,9 +268,9 @@ macro_rules! kmin_tile {
                     let mut scales = [zero; RR];
                     let mut mins = [_mm256_setzero_si256(); RR];
                     for r in 0..RR {
-                        let (sc, m) = w[r][s].scales_mins();
-                        scales[r] = _mm512_cvtepu8_epi32(load16(&[sc, m]));
-                        mins[r] = _mm256_cvtepu8_epi32(load16(&[m, sc]));
+                        let v = scales_mins(&w[r][s].scales);
+                        scales[r] = _mm512_cvtepu8_epi32(v);
+                        mins[r] = _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(v));
                     }
                     let mut isum = [[zero; AA]; RR];
                     for c in 0..4 {

@@ -298,6 +298,16 @@ mod tests {
                 BlockQ4K { d: half::f16::ONE, dmin: half::f16::ONE, scales: [0xFF; 12], qs: [0xFF; 128] };
             let want4k = scalar::dot_q4k_q8k(&[w4k], &[y8]);
             assert_eq!(dot_q4k_q8k_with(isa, &[w4k], &[y8]), want4k, "{}", isa.name());
+            // The tile kernels on the same extremes (all scale and min bits set, -127 levels).
+            let mut out = [0f32; 1];
+            tile_q4k_with(isa, &[w4k], &[y8], 1, &mut out);
+            assert_eq!(out[0], want4k, "{} tile", isa.name());
+            tile_q6k_with(isa, &[w6], &[y8], 1, &mut out);
+            assert_eq!(out[0], want6, "{} tile", isa.name());
+            tile_q8_0_with(isa, &[x], &[y], 1, &mut out);
+            assert_eq!(out[0], 127.0 * 127.0 * 32.0, "{} tile", isa.name());
+            tile_q4_0_with(isa, &[w4], &[y4], 1, &mut out);
+            assert_eq!(out[0], 8.0 * 127.0 * 32.0, "{} tile", isa.name());
         });
     }
 }
