@@ -30,6 +30,8 @@ pub enum BenchCommand {
         #[arg(long)]
         touch: bool,
     },
+    /// Forward pass of a BERT model directory on a (batch, seq) block of ids (median of runs).
+    Model(crate::embed::BenchModelArgs),
     /// Write a safetensors file of random f32 tensors of about `mib` MiB (for `bench load`).
     MakeFile {
         /// Output path.
@@ -101,6 +103,7 @@ pub fn run(cmd: BenchCommand) -> wick::Result<bool> {
             );
             Ok(true)
         }
+        BenchCommand::Model(args) => crate::embed::bench_model(args),
         BenchCommand::MakeFile { file, mib } => {
             let dev = wick::Device::Cpu;
             let per = 4096 * 4096; // 64 MiB per tensor

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_ops;
+mod embed;
 mod inspect;
 mod quantize;
 
@@ -49,6 +50,8 @@ enum Command {
         #[command(subcommand)]
         what: bench::BenchCommand,
     },
+    /// Sentence embeddings of texts with a BERT sentence-transformers model (JSON or .npy).
+    Embed(embed::EmbedArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
             quantize::run(&input, &output, &ty, dense)
         }
         Command::Bench { what } => bench::run(what),
+        Command::Embed(args) => embed::run(args),
     };
     match result {
         Ok(ok) => {

@@ -3,8 +3,9 @@
 //! Neural-network building blocks on top of [`wick`]: the [`Module`] trait, layers
 //! ([`Linear`], [`Embedding`], [`LayerNorm`], [`RmsNorm`], [`GroupNorm`], [`BatchNorm`],
 //! convolutions, [`Activation`], [`Dropout`]), rotary embeddings, attention with grouped-query
-//! heads and a [`KvCache`], weight loading by name ([`VarBuilder`]), losses ([`loss`]) and
-//! token sampling ([`LogitsProcessor`]).
+//! heads and a [`KvCache`], weight loading by name ([`VarBuilder`]), training parameters
+//! ([`VarMap`], [`init`]), losses ([`loss`]), optimizers ([`optim`]) and token sampling
+//! ([`LogitsProcessor`]).
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -39,9 +40,11 @@ mod kv_cache;
 mod linear;
 pub mod loss;
 mod norm;
+pub mod optim;
 mod rotary;
 pub mod sampling;
 mod var_builder;
+mod var_map;
 
 pub use activation::{Activation, Dropout};
 pub use attention::{causal_mask, scaled_dot_product_attention};
@@ -55,9 +58,11 @@ pub use init::Init;
 pub use kv_cache::KvCache;
 pub use linear::{linear, linear_b, linear_no_bias, Linear};
 pub use norm::{group_norm, layer_norm, layer_norm_no_bias, rms_norm, GroupNorm, LayerNorm, RmsNorm};
+pub use optim::{AdamW, CosineWithWarmup, Optimizer, ParamsAdamW, ParamsSgd, Sgd};
 pub use rotary::{RopeLayout, RotaryEmbedding};
 pub use sampling::{LogitsProcessor, SamplingConfig};
 pub use var_builder::VarBuilder;
+pub use var_map::VarMap;
 
 use wick::{Result, Tensor};
 

@@ -340,6 +340,43 @@ mod tests {
         Ok(())
     }
 
+    /// A PyTorch `Sequential(Linear(3, 4), ReLU, BatchNorm1d(4), Linear(4, 2))` state dict
+    /// (wick's pth fixture) drives the layers; checked against a scalar loop over its tensors.
+    #[test]
+    fn pth_state_dict_builds_layers() -> Result<()> {
+        use crate::{batch_norm, linear, BatchNormConfig, Module, ModuleT};
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../wick/tests/fixtures/files/pth/sequential.pth");
+        let dev = Device::Cpu;
+        let vb = VarBuilder::from_pth(path, DType::F64, &dev)?;
+        let (l0, bn, l3) = (
+            linear(3, 4, vb.pp("0"))?,
+            batch_norm(4, BatchNormConfig::default(), vb.pp("2"))?,
+            linear(4, 2, vb.pp("3"))?,
+        );
+        let x = Tensor::new(&[[0.5f64, -1.0, 2.0], [1.5, 0.25, -0.75]], &dev)?;
+        let y = l3.forward(&bn.forward_t(&l0.forward(&x)?.relu()?, false)?)?.to_vec2::<f64>()?;
+        let raw: HashMap<String, Tensor> = wick::pth::read(path)?.into_iter().collect();
+        let v =
+            |n: &str| raw[n].to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let (w0, b0, w3, b3) = (v("0.weight"), v("0.bias"), v("3.weight"), v("3.bias"));
+        let (g, b, m, var) = (v("2.weight"), v("2.bias"), v("2.running_mean"), v("2.running_var"));
+        for (row, yr) in x.to_vec2::<f64>()?.iter().zip(&y) {
+            let h: Vec<f64> = (0..4)
+                .map(|o| {
+                    let a = (b0[o] + (0..3).map(|i| w0[o * 3 + i] * row[i]).sum::<f64>()).max(0.0);
+                    (a - m[o]) / (var[o] + 1e-5).sqrt() * g[o] + b[o]
+                })
+                .collect();
+            for o in 0..2 {
+                let want = b3[o] + (0..4).map(|i| w3[o * 4 + i] * h[i]).sum::<f64>();
+                assert!((yr[o] - want).abs() < 1e-6 * (1.0 + want.abs()), "{} vs {want}", yr[o]);
+            }
+        }
+        let e = vb.pp("2").get(4, "running_men").unwrap_err().to_string();
+        assert!(e.contains("pth") && e.contains("2.running_men") && e.contains("2.running_mean"), "{e}");
+        Ok(())
+    }
+
     #[test]
     fn edit_distance_is_levenshtein() {
         assert_eq!(edit_distance("kitten", "sitting"), 3);

@@ -163,7 +163,10 @@ fn rope_impl(op: &'static str, x: &Tensor, cos: &Tensor, sin: &Tensor, interleav
     if x.elem_count() == 0 {
         return Ok(x.clone());
     }
-    if x.is_contiguous() {
+    // The fused kernel records no op for autograd: inputs that need gradients take the
+    // composed path, whose primitives do.
+    let tracked = x.track_op() || cos.track_op() || sin.track_op();
+    if x.is_contiguous() && !tracked {
         let fused = x.storage().rope(
             x.layout(),
             (&*cos.storage(), cos.layout()),
@@ -300,6 +303,27 @@ mod rope_tests {
             let b = f(&x.contiguous()?, &cos, &sin)?.flatten_all()?.to_vec1::<f32>()?;
             for (u, v) in a.iter().zip(&b) {
                 assert!((u - v).abs() <= 1e-6 * (1.0 + v.abs()));
+            }
+        }
+        Ok(())
+    }
+
+    /// With a variable input the composed path runs and its gradient is the inverse
+    /// rotation: d/dx Σ rope(x)·r = rope(r) with the angle negated.
+    #[test]
+    fn rope_gradients_are_the_inverse_rotation() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = crate::Var::from_tensor(&Tensor::randn(0f64, 1.0, (1, 2, 3, 4), &dev)?)?;
+        let r = Tensor::randn(0f64, 1.0, (1, 2, 3, 4), &dev)?;
+        let ang = Tensor::randn(0f64, 1.0, (3, 2), &dev)?;
+        let (cos, sin) = (ang.cos()?, ang.sin()?);
+        let ops: [fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor>; 2] = [rope, rope_interleaved];
+        for f in ops {
+            let grads = f(&x, &cos, &sin)?.mul(&r)?.sum_all()?.backward()?;
+            let g = grads.get(&x).expect("gradient of x").flatten_all()?.to_vec1::<f64>()?;
+            let want = f(&r, &cos, &sin.neg()?)?.flatten_all()?.to_vec1::<f64>()?;
+            for (a, b) in g.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-12, "{a} vs {b}");
             }
         }
         Ok(())

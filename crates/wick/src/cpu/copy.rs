@@ -81,17 +81,43 @@ pub(crate) fn copy_strided_src(
             return Ok(());
         }
         match l.strided_blocks() {
-            StridedBlocks::Single { start, len } => dst.copy_from_slice(&src[start..start + len]),
+            StridedBlocks::Single { start, len } => parallel_memcpy(dst, &src[start..start + len]),
             StridedBlocks::Multiple { block_len: 1, .. } => copy_2d_blocked(src, dst, l),
-            StridedBlocks::Multiple { block_len, index } => {
+            StridedBlocks::Multiple { block_len, index } if n < PARALLEL_COPY => {
                 for (chunk, start) in dst.chunks_exact_mut(block_len).zip(index) {
                     chunk.copy_from_slice(&src[start..start + block_len]);
                 }
+            }
+            StridedBlocks::Multiple { block_len, index } => {
+                let starts: Vec<usize> = index.collect();
+                crate::device::install(|| {
+                    dst.par_chunks_exact_mut(block_len)
+                        .zip(starts.par_iter())
+                        .with_min_len((PARALLEL_COPY / 4 / block_len).max(1))
+                        .for_each(|(chunk, &start)| chunk.copy_from_slice(&src[start..start + block_len]))
+                });
             }
         }
         Ok(())
     }
     with_pair!("copy", src, dst, (s, d) => copy(s, d.to_mut(), dst_offset, src_l))
+}
+
+/// Elements from which a plain copy is split across threads: below this, one core's memory
+/// bandwidth and the cost of waking the pool make threads a loss.
+pub(crate) const PARALLEL_COPY: usize = 1 << 18;
+
+/// `dst.copy_from_slice(src)`, split across wick's threads for large copies.
+pub(crate) fn parallel_memcpy<T: Copy + Send + Sync>(dst: &mut [T], src: &[T]) {
+    if dst.len() < PARALLEL_COPY {
+        dst.copy_from_slice(src);
+        return;
+    }
+    crate::device::install(|| {
+        dst.par_chunks_mut(PARALLEL_COPY / 4)
+            .zip(src.par_chunks(PARALLEL_COPY / 4))
+            .for_each(|(d, s)| d.copy_from_slice(s))
+    });
 }
 
 /// Copy of a layout whose innermost dim is strided (e.g. a transpose): walks the two innermost
@@ -181,7 +207,7 @@ pub(crate) fn copy2d(
     src_offset: usize,
     dst_offset: usize,
 ) -> Result<()> {
-    fn go<T: Copy>(
+    fn go<T: Copy + Send + Sync>(
         s: &[T],
         d: &mut [T],
         rows: usize,
@@ -201,12 +227,77 @@ pub(crate) fn copy2d(
             (Some(a), Some(b)) if a <= s.len() && b <= d.len() => {}
             _ => return Err(Error::invalid("copy2d", "block exceeds its buffer")),
         }
-        for r in 0..rows {
-            d[dof + r * ds..dof + r * ds + w].copy_from_slice(&s[so + r * ss..so + r * ss + w]);
+        if rows * w < PARALLEL_COPY || rows < 2 {
+            for r in 0..rows {
+                d[dof + r * ds..dof + r * ds + w].copy_from_slice(&s[so + r * ss..so + r * ss + w]);
+            }
+            return Ok(());
         }
+        // Row r of the destination starts chunk r of `d[dof..]` cut every `ds` elements (the
+        // bounds check above guarantees each of the first `rows` chunks holds `w` elements).
+        crate::device::install(|| {
+            d[dof..]
+                .par_chunks_mut(ds.max(w))
+                .take(rows)
+                .enumerate()
+                .with_min_len(rows_per_task(rows, w))
+                .for_each(|(r, row)| row[..w].copy_from_slice(&s[so + r * ss..so + r * ss + w]))
+        });
         Ok(())
     }
     with_pair!("copy2d", src, dst, (s, d) => {
         go(s, d.to_mut(), rows, width, src_stride, dst_stride, src_offset, dst_offset)
     })
+}
+
+/// Rows per parallel task so that each task copies at least a quarter of [`PARALLEL_COPY`].
+fn rows_per_task(rows: usize, width: usize) -> usize {
+    (PARALLEL_COPY / 4 / width.max(1)).clamp(1, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Shape;
+
+    fn ramp(n: usize) -> CpuStorage {
+        CpuStorage::F32((0..n).map(|i| i as f32).collect::<Vec<_>>().into())
+    }
+
+    fn f32s(s: &CpuStorage) -> Vec<f32> {
+        s.as_slice::<f32>().map(|v| v.to_vec()).unwrap_or_default()
+    }
+
+    /// The threaded paths (sizes past PARALLEL_COPY) against plain index arithmetic.
+    #[test]
+    fn large_copies_match_the_index_formula() {
+        let (rows, cols) = (700, 1000); // 700k elements: above the threshold
+        let src = ramp(rows * cols);
+        // Contiguous (one block), from an offset.
+        let l = Layout::contiguous_with_offset(Shape::from((rows - 1, cols)), cols);
+        let mut dst = CpuStorage::zeros((rows - 1) * cols, crate::DType::F32);
+        copy_strided_src(&src, &mut dst, 0, &l).unwrap();
+        assert!(f32s(&dst).iter().enumerate().all(|(i, &x)| x == (i + cols) as f32));
+        // Blocks of 500 (every row's second half).
+        let l = Layout::new(Shape::from((rows, 500)), vec![cols, 1], 500);
+        let mut dst = CpuStorage::zeros(rows * 500, crate::DType::F32);
+        copy_strided_src(&src, &mut dst, 0, &l).unwrap();
+        let d = f32s(&dst);
+        for r in 0..rows {
+            for c in 0..500 {
+                assert_eq!(d[r * 500 + c], (r * cols + 500 + c) as f32);
+            }
+        }
+        // copy2d into the right half of a wider destination.
+        let mut dst = CpuStorage::zeros(rows * 2 * cols, crate::DType::F32);
+        copy2d(&src, &mut dst, rows, cols, cols, 2 * cols, 0, cols).unwrap();
+        let d = f32s(&dst);
+        for r in 0..rows {
+            assert!(d[r * 2 * cols..r * 2 * cols + cols].iter().all(|&x| x == 0.0));
+            for c in 0..cols {
+                assert_eq!(d[r * 2 * cols + cols + c], (r * cols + c) as f32);
+            }
+        }
+        assert!(copy2d(&src, &mut dst, rows, cols, cols, 2 * cols, 0, cols + 1).is_err());
+    }
 }

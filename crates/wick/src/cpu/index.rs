@@ -55,7 +55,24 @@ pub(crate) fn index_select(
         let inner: usize = shape[dim + 1..].iter().product();
         let rows =
             ids.iter().map(|&i| check_index(i, dim, shape, "index_select")).collect::<Result<Vec<_>>>()?;
-        let mut out = Vec::with_capacity(outer * rows.len() * inner);
+        let total = (outer * inner)
+            .checked_mul(rows.len())
+            .ok_or_else(|| Error::overflow("index_select", format!("{} ids into {shape:?}", rows.len())))?;
+        if total >= super::copy::PARALLEL_COPY && inner > 0 {
+            // Each output row is one input row: fill them on wick's threads.
+            let mut out = vec![T::ZERO; total];
+            let per_task = (super::copy::PARALLEL_COPY / 4 / inner).max(1);
+            crate::device::install(|| {
+                use rayon::prelude::*;
+                out.par_chunks_mut(inner).enumerate().with_min_len(per_task).for_each(|(k, dst)| {
+                    let (o, r) = (k / rows.len(), rows[k % rows.len()]);
+                    let start = (o * n + r) * inner;
+                    dst.copy_from_slice(&data[start..start + inner]);
+                })
+            });
+            return Ok(out);
+        }
+        let mut out = Vec::with_capacity(total);
         for o in 0..outer {
             for &r in &rows {
                 let start = (o * n + r) * inner;
@@ -190,4 +207,30 @@ pub(crate) fn index_add(
         let i = contiguous_vec(i, ids_l);
         with_pair!("index_add", dst, src, (d, s) => Ok(CpuElement::into_storage(go(d, l, &i, s, src_l, dim)?)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The threaded path (outputs past PARALLEL_COPY elements) against the index formula.
+    #[test]
+    fn large_index_select_matches_the_formula() {
+        let (outer, n, inner) = (3, 50, 300);
+        let table = CpuStorage::F32((0..outer * n * inner).map(|i| i as f32).collect::<Vec<_>>().into());
+        let l = Layout::contiguous(Shape::from((outer, n, inner)));
+        let ids: Vec<u32> = (0..400).map(|i| (i * 37 % n) as u32).collect();
+        let ids_s = CpuStorage::U32(ids.clone().into());
+        let out = index_select(&table, &l, &ids_s, &Layout::contiguous(Shape::from(ids.len())), 1).unwrap();
+        let out = out.as_slice::<f32>().unwrap();
+        assert_eq!(out.len(), outer * ids.len() * inner);
+        for o in 0..outer {
+            for (j, &r) in ids.iter().enumerate() {
+                for c in 0..inner {
+                    let want = ((o * n + r as usize) * inner + c) as f32;
+                    assert_eq!(out[(o * ids.len() + j) * inner + c], want);
+                }
+            }
+        }
+    }
 }
