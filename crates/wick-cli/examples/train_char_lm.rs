@@ -40,8 +40,11 @@ fn parse_args() -> Result<Args> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it.next().ok_or_else(|| Error::invalid("train_char_lm", format!("{flag} needs a value")))?;
-        let num = |v: &str| v.parse::<f64>().map_err(|e| Error::invalid("train_char_lm", format!("{flag} {v}: {e}")));
+        let value =
+            it.next().ok_or_else(|| Error::invalid("train_char_lm", format!("{flag} needs a value")))?;
+        let num = |v: &str| {
+            v.parse::<f64>().map_err(|e| Error::invalid("train_char_lm", format!("{flag} {v}: {e}")))
+        };
         match flag.as_str() {
             "--data" => a.data = value.into(),
             "--out" => a.out = value.into(),
@@ -110,7 +113,10 @@ fn unigram_loss(train: &[u8], held_out: &[u8]) -> f64 {
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let text = std::fs::read(&args.data).map_err(|e| {
-        Error::invalid("train_char_lm", format!("{}: {e} (run scripts/get_demo_corpus.sh first)", args.data.display()))
+        Error::invalid(
+            "train_char_lm",
+            format!("{}: {e} (run scripts/get_demo_corpus.sh first)", args.data.display()),
+        )
     })?;
     let cfg = CharLmConfig::demo();
     let t = cfg.context;
@@ -146,12 +152,19 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let l = loss.to_scalar::<f32>()? as f64;
         let s = smooth.map_or(l, |s| 0.95 * s + 0.05 * l);
         smooth = Some(s);
-        let eval = if step % 100 == 0 || step == args.steps { Some(held_out_loss(&model, held_out, t)?) } else { None };
+        let eval = if step % 100 == 0 || step == args.steps {
+            Some(held_out_loss(&model, held_out, t)?)
+        } else {
+            None
+        };
         if step % 25 == 0 || eval.is_some() {
             let elapsed = start.elapsed().as_secs_f64();
             let tps = (step * args.batch * t) as f64 / elapsed;
             let ev = eval.map(|e| format!(", held-out {e:.3}")).unwrap_or_default();
-            println!("step {step:5}  loss {l:.3} (smoothed {s:.3}{ev})  lr {:.2e}  {tps:.0} tok/s", schedule.lr_at(step));
+            println!(
+                "step {step:5}  loss {l:.3} (smoothed {s:.3}{ev})  lr {:.2e}  {tps:.0} tok/s",
+                schedule.lr_at(step)
+            );
         }
         curve.push((step, s, eval));
     }
@@ -168,7 +181,10 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         .into_iter()
         .map(|(name, v)| Ok((name, v.as_tensor().detach().to_dtype(DType::F16)?)))
         .collect::<Result<_>>()?;
-    wick::safetensors::save(weights.iter().map(|(k, v)| (k.as_str(), v)), args.out.join("char_lm.safetensors"))?;
+    wick::safetensors::save(
+        weights.iter().map(|(k, v)| (k.as_str(), v)),
+        args.out.join("char_lm.safetensors"),
+    )?;
     std::fs::write(args.out.join("config.json"), cfg.to_json() + "\n")?;
     let mut csv = String::from("step,train_loss_smoothed,held_out_loss\n");
     for (step, s, e) in &curve {
@@ -194,7 +210,13 @@ fn loss_svg(curve: &[(usize, f64, Option<f64>)], unigram: f64) -> String {
          <text x=\"{}\" y=\"20\" text-anchor=\"middle\">wick demo model: loss (nats/byte) by training step</text>\n",
         w / 2.0
     );
-    let _ = writeln!(svg, "<line x1=\"{m}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>", h - m, w - m, h - m);
+    let _ = writeln!(
+        svg,
+        "<line x1=\"{m}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>",
+        h - m,
+        w - m,
+        h - m
+    );
     let _ = writeln!(svg, "<line x1=\"{m}\" y1=\"{m}\" x2=\"{m}\" y2=\"{}\" stroke=\"black\"/>", h - m);
     for i in 0..=y_max as usize {
         let yy = y(i as f64);
@@ -203,7 +225,8 @@ fn loss_svg(curve: &[(usize, f64, Option<f64>)], unigram: f64) -> String {
     }
     for i in 0..=4 {
         let s = steps * i as f64 / 4.0;
-        let _ = writeln!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{s:.0}</text>", x(s), h - m + 16.0);
+        let _ =
+            writeln!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{s:.0}</text>", x(s), h - m + 16.0);
     }
     let _ = writeln!(
         svg,
@@ -214,10 +237,19 @@ fn loss_svg(curve: &[(usize, f64, Option<f64>)], unigram: f64) -> String {
         y(unigram) - 6.0
     );
     let points: Vec<String> = curve.iter().map(|c| format!("{:.1},{:.1}", x(c.0 as f64), y(c.1))).collect();
-    let _ = writeln!(svg, "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"{}\"/>", points.join(" "));
+    let _ = writeln!(
+        svg,
+        "<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"{}\"/>",
+        points.join(" ")
+    );
     for (s, _, e) in curve {
         if let Some(e) = e {
-            let _ = writeln!(svg, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#d62728\"/>", x(*s as f64), y(*e));
+            let _ = writeln!(
+                svg,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#d62728\"/>",
+                x(*s as f64),
+                y(*e)
+            );
         }
     }
     let _ = writeln!(

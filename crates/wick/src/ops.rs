@@ -250,6 +250,8 @@ fn rope_interleaved_composite(x: &Tensor, cos: &Tensor, sin: &Tensor, t: usize, 
 mod rope_tests {
     use super::*;
     use crate::{DType, Device};
+    /// The signature of the fused rope ops.
+    type RopeFn = fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor>;
 
     /// The fused kernel against the composition, for contiguous inputs of every float dtype.
     #[test]
@@ -297,7 +299,7 @@ mod rope_tests {
         assert!(!x.is_contiguous());
         let ang = Tensor::randn(0f32, 1.0, (5, 4), &dev)?;
         let (cos, sin) = (ang.cos()?, ang.sin()?);
-        let ops: [fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor>; 2] = [rope, rope_interleaved];
+        let ops: [RopeFn; 2] = [rope, rope_interleaved];
         for f in ops {
             let a = f(&x, &cos, &sin)?.flatten_all()?.to_vec1::<f32>()?;
             let b = f(&x.contiguous()?, &cos, &sin)?.flatten_all()?.to_vec1::<f32>()?;
@@ -317,7 +319,7 @@ mod rope_tests {
         let r = Tensor::randn(0f64, 1.0, (1, 2, 3, 4), &dev)?;
         let ang = Tensor::randn(0f64, 1.0, (3, 2), &dev)?;
         let (cos, sin) = (ang.cos()?, ang.sin()?);
-        let ops: [fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor>; 2] = [rope, rope_interleaved];
+        let ops: [RopeFn; 2] = [rope, rope_interleaved];
         for f in ops {
             let grads = f(&x, &cos, &sin)?.mul(&r)?.sum_all()?.backward()?;
             let g = grads.get(&x).expect("gradient of x").flatten_all()?.to_vec1::<f64>()?;

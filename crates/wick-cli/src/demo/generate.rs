@@ -123,7 +123,12 @@ pub fn generate(
         };
     }
     on_text(&stream.finish());
-    Ok(GenerateStats { prompt_tokens, generated_tokens: generated, prefill_s, decode_s: start.elapsed().as_secs_f64() })
+    Ok(GenerateStats {
+        prompt_tokens,
+        generated_tokens: generated,
+        prefill_s,
+        decode_s: start.elapsed().as_secs_f64(),
+    })
 }
 
 fn prefill(model: &CharLm, tokens: &[u32], caches: &mut [KvCache]) -> Result<Tensor> {

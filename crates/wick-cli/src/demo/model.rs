@@ -4,8 +4,8 @@
 
 use wick::{Error, Result, Tensor};
 use wick_nn::{
-    embedding, init::Init, layer_norm, linear, scaled_dot_product_attention, Activation, Embedding,
-    KvCache, LayerNorm, Linear, Module, VarBuilder,
+    embedding, init::Init, layer_norm, linear, scaled_dot_product_attention, Activation, Embedding, KvCache,
+    LayerNorm, Linear, Module, VarBuilder,
 };
 
 /// The model's shape.
@@ -42,8 +42,11 @@ impl CharLmConfig {
 
     /// Parses `config.json`.
     pub fn from_json(text: &str) -> Result<Self> {
-        let v: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| Error::Format { format: "json", tensor: None, msg: format!("char-lm config: {e}") })?;
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Format {
+            format: "json",
+            tensor: None,
+            msg: format!("char-lm config: {e}"),
+        })?;
         let field = |name: &str| -> Result<usize> {
             v.get(name).and_then(|x| x.as_u64()).map(|x| x as usize).ok_or_else(|| Error::Format {
                 format: "json",
@@ -59,7 +62,8 @@ impl CharLmConfig {
             d_ff: field("d_ff")?,
             context: field("context")?,
         };
-        if cfg.n_heads == 0 || cfg.d_model % cfg.n_heads != 0 || cfg.vocab == 0 || cfg.context == 0 {
+        if cfg.n_heads == 0 || !cfg.d_model.is_multiple_of(cfg.n_heads) || cfg.vocab == 0 || cfg.context == 0
+        {
             return Err(Error::invalid("char-lm config", format!("inconsistent sizes: {cfg:?}")));
         }
         Ok(cfg)
@@ -112,7 +116,8 @@ impl Block {
         let att = scaled_dot_product_attention(&q, &k, &v, None, true, None)?;
         let att = att.transpose(1, 2)?.reshape((b, t, d))?;
         let x = x.add(&self.proj.forward(&att)?)?;
-        let m = self.fc2.forward(&Activation::GeluTanh.forward(&self.fc1.forward(&self.ln2.forward(&x)?)?)?)?;
+        let m =
+            self.fc2.forward(&Activation::GeluTanh.forward(&self.fc1.forward(&self.ln2.forward(&x)?)?)?)?;
         x.add(&m)
     }
 }
@@ -131,11 +136,16 @@ impl CharLm {
     /// Builds the model from weights named like the checkpoint (`tok.weight`, `pos`,
     /// `blocks.{i}.attn.qkv.weight`, ...); with a `VarMap`-backed builder, creates them.
     pub fn new(cfg: CharLmConfig, vb: VarBuilder) -> Result<Self> {
-        let blocks =
-            (0..cfg.n_layers).map(|i| Block::new(&cfg, vb.pp(format!("blocks.{i}")))).collect::<Result<_>>()?;
+        let blocks = (0..cfg.n_layers)
+            .map(|i| Block::new(&cfg, vb.pp(format!("blocks.{i}"))))
+            .collect::<Result<_>>()?;
         Ok(CharLm {
             tok: embedding(cfg.vocab, cfg.d_model, vb.pp("tok"))?,
-            pos: vb.get_with_init((cfg.context, cfg.d_model), "pos", Init::Normal { mean: 0.0, std: 0.02 })?,
+            pos: vb.get_with_init(
+                (cfg.context, cfg.d_model),
+                "pos",
+                Init::Normal { mean: 0.0, std: 0.02 },
+            )?,
             blocks,
             ln_f: layer_norm(cfg.d_model, 1e-5, vb.pp("ln_f"))?,
             head: linear(cfg.d_model, cfg.vocab, vb.pp("head"))?,

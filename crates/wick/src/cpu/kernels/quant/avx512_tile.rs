@@ -11,6 +11,10 @@
 //! Output: `out[r * m + i]` is the dot of weight row `r` with activation row `i`, for the
 //! `w.len() / kb` weight rows and `m = x.len() / kb` activation rows.
 
+// Tile loops index several parallel arrays (rows, activation rows, steps) by the same
+// counter; ranges say that more plainly than zipped iterators.
+#![allow(clippy::needless_range_loop)]
+
 use crate::quantized::{BlockIQ4NL, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0};
 use std::arch::x86_64::*;
 
