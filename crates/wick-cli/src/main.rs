@@ -5,6 +5,7 @@ mod bench_ops;
 mod demo_cmd;
 mod embed;
 mod inspect;
+mod quantize;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -51,6 +52,19 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Quantize safetensors weights (a file or a model directory) into a GGUF file.
+    Quantize {
+        /// A .safetensors file, shard index, or directory of shards.
+        input: PathBuf,
+        /// The GGUF file to write.
+        output: PathBuf,
+        /// Block format of the 2-D weights: q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs.
+        #[arg(long = "type")]
+        ty: String,
+        /// Keep the other tensors in f16 instead of f32.
+        #[arg(long)]
+        dense_f16: bool,
+    },
     /// Benchmarks that print JSON lines.
     Bench {
         #[command(subcommand)]
@@ -67,6 +81,10 @@ fn main() -> ExitCode {
             demo_cmd::run(&prompt, &wick_cli::demo::GenerateOptions { max_tokens, temperature, top_p, seed })
         }
         Command::Inspect { files, json, verify } => inspect::run(&files, json, verify),
+        Command::Quantize { input, output, ty, dense_f16 } => {
+            let dense = if dense_f16 { wick::DType::F16 } else { wick::DType::F32 };
+            quantize::run(&input, &output, &ty, dense)
+        }
         Command::Bench { what } => bench::run(what),
         Command::Embed(args) => embed::run(args),
     };

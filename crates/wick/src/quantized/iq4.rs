@@ -87,6 +87,10 @@ impl GgmlBlock for BlockIQ4NL {
         k::scalar::dot_iq4nl_q8_0(a, b)
     }
 
+    fn dot_tile(w: &[Self], x: &[Self::VecDotType], kb: usize, out: &mut [f32]) {
+        k::tile_iq4_nl_with(crate::cpu::kernels::Isa::selected(), w, x, kb, out)
+    }
+
     fn dot_blocks_reference(a: &[Self], b: &[BlockQ8_0]) -> f32 {
         k::scalar::dot_iq4nl_q8_0(a, b)
     }

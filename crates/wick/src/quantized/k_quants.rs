@@ -444,6 +444,10 @@ impl GgmlBlock for BlockQ4K {
         k::dot_q4k_q8k(a, b)
     }
 
+    fn dot_tile(w: &[Self], x: &[Self::VecDotType], kb: usize, out: &mut [f32]) {
+        k::tile_q4k_with(crate::cpu::kernels::Isa::selected(), w, x, kb, out)
+    }
+
     fn dot_blocks_reference(a: &[Self], b: &[BlockQ8K]) -> f32 {
         k::scalar::dot_q4k_q8k(a, b)
     }
@@ -477,6 +481,10 @@ impl GgmlBlock for BlockQ5K {
 
     fn dot_blocks(a: &[Self], b: &[BlockQ8K]) -> f32 {
         k::scalar::dot_q5k_q8k(a, b)
+    }
+
+    fn dot_tile(w: &[Self], x: &[Self::VecDotType], kb: usize, out: &mut [f32]) {
+        k::tile_q5k_with(crate::cpu::kernels::Isa::selected(), w, x, kb, out)
     }
 
     fn dot_blocks_reference(a: &[Self], b: &[BlockQ8K]) -> f32 {
@@ -546,6 +554,10 @@ impl GgmlBlock for BlockQ6K {
 
     fn dot_blocks(a: &[Self], b: &[BlockQ8K]) -> f32 {
         k::dot_q6k_q8k(a, b)
+    }
+
+    fn dot_tile(w: &[Self], x: &[Self::VecDotType], kb: usize, out: &mut [f32]) {
+        k::tile_q6k_with(crate::cpu::kernels::Isa::selected(), w, x, kb, out)
     }
 
     fn dot_blocks_reference(a: &[Self], b: &[BlockQ8K]) -> f32 {

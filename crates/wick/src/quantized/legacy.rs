@@ -174,6 +174,10 @@ impl GgmlBlock for BlockQ4_0 {
         k::dot_q4_0_q8_0(a, b)
     }
 
+    fn dot_tile(w: &[Self], x: &[Self::VecDotType], kb: usize, out: &mut [f32]) {
+        k::tile_q4_0_with(crate::cpu::kernels::Isa::selected(), w, x, kb, out)
+    }
+
     fn dot_blocks_reference(a: &[Self], b: &[BlockQ8_0]) -> f32 {
         k::scalar::dot_q4_0_q8_0(a, b)
     }
@@ -237,6 +241,10 @@ impl GgmlBlock for BlockQ5_0 {
 
     fn dot_blocks(a: &[Self], b: &[BlockQ8_0]) -> f32 {
         k::scalar::dot_q5_0_q8_0(a, b)
+    }
+
+    fn dot_tile(w: &[Self], x: &[Self::VecDotType], kb: usize, out: &mut [f32]) {
+        k::tile_q5_0_with(crate::cpu::kernels::Isa::selected(), w, x, kb, out)
     }
 
     fn dot_blocks_reference(a: &[Self], b: &[BlockQ8_0]) -> f32 {
@@ -313,6 +321,10 @@ impl GgmlBlock for BlockQ8_0 {
 
     fn dot_blocks(a: &[Self], b: &[BlockQ8_0]) -> f32 {
         k::dot_q8_0_q8_0(a, b)
+    }
+
+    fn dot_tile(w: &[Self], x: &[Self::VecDotType], kb: usize, out: &mut [f32]) {
+        k::tile_q8_0_with(crate::cpu::kernels::Isa::selected(), w, x, kb, out)
     }
 
     fn dot_blocks_reference(a: &[Self], b: &[BlockQ8_0]) -> f32 {

@@ -65,17 +65,14 @@ fn matmul_blocks<B: GgmlBlock>(w: &[B], x: &[f32], m: usize, n: usize, k: usize)
     // Column-major result (n rows of m): each task owns a run of weight rows.
     let mut out_t = vec![0f32; out_len];
     let rows_body = |(task, dst): (usize, &mut [f32]), rows_per_task: usize| {
-        for (i, col) in dst.chunks_mut(m).enumerate() {
-            let r = task * rows_per_task + i;
-            let wr = &w[r * kb..(r + 1) * kb];
-            for (o, xr) in col.iter_mut().zip(xq.chunks(kb)) {
-                *o = B::dot_blocks(wr, xr);
-            }
-        }
+        let first = task * rows_per_task;
+        let rows = dst.len() / m;
+        B::dot_tile(&w[first * kb..(first + rows) * kb], &xq, kb, dst);
     };
     if parallel {
+        // A few tasks per thread, each a contiguous run of whole 4-row tiles.
         let threads = crate::num_threads().max(1);
-        let rows_per_task = n.div_ceil(threads * 8).max(1);
+        let rows_per_task = n.div_ceil(threads * 4).next_multiple_of(4);
         crate::device::install(|| {
             out_t.par_chunks_mut(rows_per_task * m).enumerate().for_each(|t| rows_body(t, rows_per_task))
         });

@@ -81,6 +81,21 @@ pub trait GgmlBlock: bytemuck::Pod + Send + Sync + 'static {
     /// The same dot product by the plain scalar reference.
     fn dot_blocks_reference(a: &[Self], b: &[Self::VecDotType]) -> f32;
 
+    /// Every weight row of `w` dotted with every activation row of `x`, rows of `kb` blocks:
+    /// `out[r * m + i] = w_r · x_i` with `m = x.len() / kb`. Formats with a tile kernel
+    /// override this so a weight block is unpacked once for several activation rows.
+    fn dot_tile(w: &[Self], x: &[Self::VecDotType], kb: usize, out: &mut [f32]) {
+        if kb == 0 {
+            return;
+        }
+        let m = x.len() / kb;
+        for (wr, dst) in w.chunks_exact(kb).zip(out.chunks_mut(m.max(1))) {
+            for (o, xr) in dst.iter_mut().zip(x.chunks_exact(kb)) {
+                *o = Self::dot_blocks(wr, xr);
+            }
+        }
+    }
+
     /// Quantizes a row: `x.len()` must be `out.len() * BLOCK_SIZE`.
     fn quantize_row(x: &[f32], out: &mut [Self]) -> Result<()> {
         check_len("quantize_row", Self::DTYPE, x.len(), out.len(), Self::BLOCK_SIZE)?;

@@ -4,12 +4,14 @@
 //! formats use the scalar reference (`scalar.rs`) for now. The AVX-512 variants need VNNI
 //! (`vpdpbusd`); a CPU with AVX-512 but without it gets the AVX2 variants.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512_tile;
 pub(crate) mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
 use super::Isa;
-use crate::quantized::{BlockQ4K, BlockQ4_0, BlockQ6K, BlockQ8K, BlockQ8_0};
+use crate::quantized::{BlockIQ4NL, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0};
 
 /// The variant family a quantized dot runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +101,51 @@ pub(crate) fn dot_q6k_q8k(a: &[BlockQ6K], b: &[BlockQ8K]) -> f32 {
     dot_q6k_q8k_with(Isa::selected(), a, b)
 }
 
+/// `out[r * m + i]` = row `r` of `w` · row `i` of `x`, rows of `kb` blocks, by one dot
+/// product per pair: the tile product of the formats and instruction sets without a tile
+/// kernel.
+fn tile_by_dots<W, X>(w: &[W], x: &[X], kb: usize, out: &mut [f32], dot: impl Fn(&[W], &[X]) -> f32) {
+    if kb == 0 {
+        return;
+    }
+    let m = x.len() / kb;
+    for (wr, dst) in w.chunks_exact(kb).zip(out.chunks_mut(m.max(1))) {
+        for (o, xr) in dst.iter_mut().zip(x.chunks_exact(kb)) {
+            *o = dot(wr, xr);
+        }
+    }
+}
+
+/// Stamps out `$name(isa, w, x, kb, out)`: the tile product (see [`tile_by_dots`]) by the
+/// AVX-512 VNNI tile kernel `$tile` where the CPU has it, by dots with `$dot` otherwise.
+macro_rules! tile_fn {
+    ($name:ident, $W:ty, $X:ty, $tile:ident, $dot:expr) => {
+        /// Tile product `out[r * m + i] = w_r · x_i` with an instruction set.
+        pub(crate) fn $name(isa: Isa, w: &[$W], x: &[$X], kb: usize, out: &mut [f32]) {
+            if kb == 0 {
+                return;
+            }
+            match level(isa) {
+                #[cfg(target_arch = "x86_64")]
+                Level::Avx512Vnni => {
+                    // SAFETY: `level` yields Avx512Vnni only when the CPU has AVX-512
+                    // F/BW/VL, VNNI and F16C, the features the tile kernels are compiled with.
+                    unsafe { avx512_tile::$tile(w, x, kb, out) }
+                }
+                _ => tile_by_dots(w, x, kb, out, |a, b| $dot(isa, a, b)),
+            }
+        }
+    };
+}
+
+tile_fn!(tile_q4_0_with, BlockQ4_0, BlockQ8_0, tile_q4_0, dot_q4_0_q8_0_with);
+tile_fn!(tile_q8_0_with, BlockQ8_0, BlockQ8_0, tile_q8_0, dot_q8_0_q8_0_with);
+tile_fn!(tile_q5_0_with, BlockQ5_0, BlockQ8_0, tile_q5_0, |_, a, b| scalar::dot_q5_0_q8_0(a, b));
+tile_fn!(tile_iq4_nl_with, BlockIQ4NL, BlockQ8_0, tile_iq4_nl, |_, a, b| scalar::dot_iq4nl_q8_0(a, b));
+tile_fn!(tile_q4k_with, BlockQ4K, BlockQ8K, tile_q4k, dot_q4k_q8k_with);
+tile_fn!(tile_q5k_with, BlockQ5K, BlockQ8K, tile_q5k, |_, a, b| scalar::dot_q5k_q8k(a, b));
+tile_fn!(tile_q6k_with, BlockQ6K, BlockQ8K, tile_q6k, dot_q6k_q8k_with);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +224,56 @@ mod tests {
     twin_test!(q4k_matches_twin, BlockQ4K, dot_q4k_q8k_with, scalar::dot_q4k_q8k);
     twin_test!(q6k_matches_twin, BlockQ6K, dot_q6k_q8k_with, scalar::dot_q6k_q8k);
 
+    /// For every instruction set and tile shape (weight rows × activation rows × blocks,
+    /// covering full 4×4 tiles, their edges and odd block counts): every entry of the tile
+    /// product equals the scalar dot within the bound of `twin_test`.
+    macro_rules! tile_test {
+        ($name:ident, $W:ty, $tile:ident, $scalar:path) => {
+            #[test]
+            fn $name() {
+                type X = <$W as GgmlBlock>::VecDotType;
+                each_isa(stringify!($name), |isa| {
+                    for (t, &(n, m, kb)) in
+                        [(1, 1, 1), (4, 4, 2), (5, 7, 3), (9, 5, 1), (4, 1, 8), (3, 6, 5), (8, 8, 4)]
+                            .iter()
+                            .enumerate()
+                    {
+                        let scale = [1e-3f32, 1.0, 300.0][t % 3];
+                        let bs = <$W>::BLOCK_SIZE;
+                        let w = quant::<$W>(&values(n * kb * bs, 50 + t as u64, scale));
+                        let x = quant::<X>(&values(m * kb * bs, 90 + t as u64, 1.0));
+                        let mut out = vec![f32::NAN; n * m];
+                        $tile(isa, &w, &x, kb, &mut out);
+                        for r in 0..n {
+                            for i in 0..m {
+                                let (wr, xr) = (&w[r * kb..(r + 1) * kb], &x[i * kb..(i + 1) * kb]);
+                                let want = $scalar(wr, xr);
+                                let (wd, xd) = (dequant(wr), dequant(xr));
+                                let wmax = wd.iter().fold(0f32, |a, v| a.max(v.abs()));
+                                let mag: f32 =
+                                    wd.iter().zip(&xd).map(|(p, q)| (p.abs() + 2.0 * wmax) * q.abs()).sum();
+                                let got = out[r * m + i];
+                                assert!(
+                                    (got - want).abs() <= 1e-5 * mag + 1e-30,
+                                    "{} {n}x{m}x{kb} [{r},{i}]: {got} vs scalar {want}",
+                                    isa.name()
+                                );
+                            }
+                        }
+                    }
+                });
+            }
+        };
+    }
+
+    tile_test!(q4_0_tile_matches_twin, BlockQ4_0, tile_q4_0_with, scalar::dot_q4_0_q8_0);
+    tile_test!(q8_0_tile_matches_twin, BlockQ8_0, tile_q8_0_with, scalar::dot_q8_0_q8_0);
+    tile_test!(q5_0_tile_matches_twin, BlockQ5_0, tile_q5_0_with, scalar::dot_q5_0_q8_0);
+    tile_test!(iq4_nl_tile_matches_twin, BlockIQ4NL, tile_iq4_nl_with, scalar::dot_iq4nl_q8_0);
+    tile_test!(q4k_tile_matches_twin, BlockQ4K, tile_q4k_with, scalar::dot_q4k_q8k);
+    tile_test!(q5k_tile_matches_twin, BlockQ5K, tile_q5k_with, scalar::dot_q5k_q8k);
+    tile_test!(q6k_tile_matches_twin, BlockQ6K, tile_q6k_with, scalar::dot_q6k_q8k);
+
     /// Extreme quants: every level at its largest magnitude (weights ±max level, activations
     /// ±127) so an i16 intermediate that saturated would show.
     #[test]
@@ -201,6 +298,16 @@ mod tests {
                 BlockQ4K { d: half::f16::ONE, dmin: half::f16::ONE, scales: [0xFF; 12], qs: [0xFF; 128] };
             let want4k = scalar::dot_q4k_q8k(&[w4k], &[y8]);
             assert_eq!(dot_q4k_q8k_with(isa, &[w4k], &[y8]), want4k, "{}", isa.name());
+            // The tile kernels on the same extremes (all scale and min bits set, -127 levels).
+            let mut out = [0f32; 1];
+            tile_q4k_with(isa, &[w4k], &[y8], 1, &mut out);
+            assert_eq!(out[0], want4k, "{} tile", isa.name());
+            tile_q6k_with(isa, &[w6], &[y8], 1, &mut out);
+            assert_eq!(out[0], want6, "{} tile", isa.name());
+            tile_q8_0_with(isa, &[x], &[y], 1, &mut out);
+            assert_eq!(out[0], 127.0 * 127.0 * 32.0, "{} tile", isa.name());
+            tile_q4_0_with(isa, &[w4], &[y4], 1, &mut out);
+            assert_eq!(out[0], 8.0 * 127.0 * 32.0, "{} tile", isa.name());
         });
     }
 }
