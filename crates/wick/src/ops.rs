@@ -250,8 +250,6 @@ fn rope_interleaved_composite(x: &Tensor, cos: &Tensor, sin: &Tensor, t: usize, 
 mod rope_tests {
     use super::*;
     use crate::{DType, Device};
-    /// The signature of the fused rope ops.
-    type RopeFn = fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor>;
 
     /// `rope` or `rope_interleaved`.
     type RopeFn = fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor>;
