@@ -4,6 +4,7 @@ mod bench;
 mod bench_ops;
 mod demo_cmd;
 mod embed;
+mod generate;
 mod inspect;
 mod quantize;
 
@@ -72,6 +73,8 @@ enum Command {
     },
     /// Sentence embeddings of texts with a BERT sentence-transformers model (JSON or .npy).
     Embed(embed::EmbedArgs),
+    /// Generate text with a decoder LLM (Llama, Mistral, Qwen2, Phi-3, GPT-2), streaming it.
+    Generate(generate::GenerateArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
         }
         Command::Bench { what } => bench::run(what),
         Command::Embed(args) => embed::run(args),
+        Command::Generate(args) => generate::run(args),
     };
     match result {
         Ok(ok) => {

@@ -18,9 +18,15 @@
 #![warn(missing_docs)]
 
 pub mod bert;
+pub mod chat;
+pub mod generation;
+pub mod gpt2;
+pub mod llama;
+pub mod llm;
 pub mod sentence;
 pub mod source;
 pub mod tokenizer;
 
+pub use llm::{Cache, CausalLm};
 pub use sentence::{EmbedOptions, Pooling, SentenceEmbedder};
 pub use tokenizer::Tokenizer;
