@@ -19,6 +19,7 @@
 
 pub mod bert;
 pub mod chat;
+pub mod gemma;
 pub mod generation;
 pub mod gpt2;
 pub mod llama;

@@ -239,11 +239,14 @@ pub fn load(dir: &Path, dtype: DType) -> Result<Box<dyn CausalLm>> {
             Box::new(crate::llama::Llama::new(&crate::llama::Config::from_file(&files.config)?, vb)?)
         }
         "gpt2" => Box::new(crate::gpt2::Gpt2::new(&crate::gpt2::Config::from_file(&files.config)?, vb)?),
+        "gemma" | "gemma2" => {
+            Box::new(crate::gemma::Gemma::new(&crate::gemma::Config::from_file(&files.config)?, vb)?)
+        }
         other => {
             return Err(Error::invalid(
                 "llm::load",
                 format!(
-                "{}: model_type {other:?} is not supported (supported: llama, mistral, qwen2, phi3, gpt2)",
+                "{}: model_type {other:?} is not supported (supported: llama, mistral, qwen2, phi3, gpt2, gemma, gemma2)",
                 files.config.display()
             ),
             ))

@@ -1,4 +1,4 @@
-//! Parity of the decoder LLMs (`wick_models::llm::load`: llama.rs, gpt2.rs) with Hugging Face
+//! Parity of the decoder LLMs (`wick_models::llm::load`: llama.rs, gpt2.rs, gemma.rs) with Hugging Face
 //! `transformers` on tiny random models (fixtures by scripts/gen_llm_fixtures.py: hidden 32,
 //! 2 layers, 4 heads, 2 kv heads, vocab 128, a batch of 2 × 9 tokens).
 //!
@@ -116,6 +116,16 @@ fn phi3_fused_projections() {
 #[test]
 fn gpt2_conv1d_weights_learned_positions() {
     check_family("gpt2");
+}
+
+#[test]
+fn gemma_norm_offset_embedding_scale_geglu() {
+    check_family("gemma");
+}
+
+#[test]
+fn gemma2_softcapping_alternating_sliding_window_sandwich_norms() {
+    check_family("gemma2");
 }
 
 #[test]
