@@ -35,6 +35,9 @@ def torch_workloads():
         for m in [1, 128]:
             a, b = randn(m, 4096, dtype=dt), randn(4096, 4096, dtype=dt)
             w[f"matmul_{tag}_{m}x4096x4096"] = (lambda a=a, b=b: a @ b)
+        for m in (1, 128):
+            x, wt = randn(m, 2048, dtype=dt), randn(5632, 2048, dtype=dt)
+            w[f"linear_{tag}_{m}x2048x5632"] = (lambda x=x, wt=wt: torch.nn.functional.linear(x, wt))
         q, k = randn(12, 128, 64, dtype=dt), randn(12, 64, 128, dtype=dt)
         w[f"bmm_{tag}_12x128x64x128"] = (lambda q=q, k=k: q @ k)
     a, b, row = randn(2048, 2048), randn(2048, 2048), randn(2048)

@@ -30,7 +30,8 @@ pub enum BenchCommand {
         #[arg(long)]
         touch: bool,
     },
-    /// Forward pass of a BERT model directory on a (batch, seq) block of ids (median of runs).
+    /// A model's workload: BERT forward of a (batch, seq) block, or decoder-LLM load, prefill
+    /// and decode (medians of runs).
     Model(crate::embed::BenchModelArgs),
     /// Write a safetensors file of random f32 tensors of about `mib` MiB (for `bench load`).
     MakeFile {
@@ -51,7 +52,7 @@ pub enum LoadMode {
 }
 
 /// Resident and peak resident memory of this process in MiB (Linux), `None` elsewhere.
-fn rss_mib() -> Option<(f64, f64)> {
+pub(crate) fn rss_mib() -> Option<(f64, f64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let field = |key: &str| -> Option<f64> {
         let line = status.lines().find(|l| l.starts_with(key))?;

@@ -44,6 +44,17 @@ fn workloads() -> Result<Vec<Workload>> {
                 move || a.matmul(&b),
             ));
         }
+        // An LLM projection `x @ Wᵀ` with W stored (out, in) as in checkpoints (TinyLlama MLP).
+        for m in [1usize, 128] {
+            let (x, wt) = (randn(&[m, 2048], dt)?, randn(&[5632, 2048], dt)?);
+            let bytes = if m == 1 { (5632 * 2048 * dt.size_in_bytes()) as f64 } else { 0.0 };
+            v.push(w(
+                format!("linear_{tag}_{m}x2048x5632"),
+                2.0 * (m * 2048 * 5632) as f64,
+                bytes,
+                move || x.matmul(&wt.t()?),
+            ));
+        }
         let (q, k) = (randn(&[12, 128, 64], dt)?, randn(&[12, 64, 128], dt)?);
         v.push(w(format!("bmm_{tag}_12x128x64x128"), 2.0 * (12 * 128 * 64 * 128) as f64, 0.0, move || {
             q.matmul(&k)

@@ -30,14 +30,14 @@ pub enum DTypeArg {
 }
 
 impl DTypeArg {
-    fn dtype(self) -> DType {
+    pub(crate) fn dtype(self) -> DType {
         match self {
             DTypeArg::F32 => DType::F32,
             DTypeArg::F16 => DType::F16,
             DTypeArg::Bf16 => DType::BF16,
         }
     }
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             DTypeArg::F32 => "f32",
             DTypeArg::F16 => "f16",
@@ -140,41 +140,56 @@ pub fn run(args: EmbedArgs) -> Result<bool> {
 
 #[derive(Args)]
 pub struct BenchModelArgs {
-    /// Model directory or hub id (a BERT encoder: config.json + weights).
+    /// Model directory or hub id: a BERT encoder (forward of a batch) or a decoder LLM
+    /// (prefill, then decode).
     #[arg(long)]
-    model: String,
-    /// Sequences per forward pass.
-    #[arg(long, default_value_t = 32)]
-    batch: usize,
-    /// Tokens per sequence.
+    pub model: String,
+    /// Sequences per forward pass (default 32 for encoders, 1 for decoders).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Tokens per sequence (decoders: the prompt that is prefilled).
     #[arg(long, default_value_t = 128)]
-    seq: usize,
+    pub seq: usize,
+    /// Decoders: tokens generated one at a time after the prefill.
+    #[arg(long, default_value_t = 32)]
+    pub decode_tokens: usize,
     /// Timed runs (after one warm-up); the median is reported.
     #[arg(long, default_value_t = 10)]
-    runs: usize,
+    pub runs: usize,
     /// Dtype of the weights and activations.
     #[arg(long, value_enum, default_value = "f32")]
-    dtype: DTypeArg,
+    pub dtype: DTypeArg,
+}
+
+/// Times the model's workload, printing one JSON line (times in ms): encoders go to
+/// [`bench_encoder`], decoder LLMs (a `model_type` that `wick_models::llm::load` knows) to
+/// `bench_llm`. scripts/compare_models.py and scripts/compare_llm.py run the same in PyTorch.
+pub fn bench_model(args: BenchModelArgs) -> Result<bool> {
+    let dir = source::resolve(&args.model)?;
+    if crate::bench_llm::is_decoder(&dir)? {
+        crate::bench_llm::bench(&dir, &args)
+    } else {
+        bench_encoder(&dir, &args)
+    }
 }
 
 /// Times `BertModel::forward` on a `(batch, seq)` block of token ids with a full attention
-/// mask, printing one JSON line (times in ms). scripts/compare_models.py runs the same in
-/// PyTorch.
-pub fn bench_model(args: BenchModelArgs) -> Result<bool> {
-    let dir = source::resolve(&args.model)?;
+/// mask.
+fn bench_encoder(dir: &std::path::Path, args: &BenchModelArgs) -> Result<bool> {
+    let batch = args.batch.unwrap_or(32);
     let t0 = Instant::now();
-    let (cfg, model) = wick_models::bert::BertModel::load(&dir, args.dtype.dtype())?;
+    let (cfg, model) = wick_models::bert::BertModel::load(dir, args.dtype.dtype())?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let n = args.batch.checked_mul(args.seq).ok_or_else(|| Error::overflow("bench model", "batch x seq"))?;
+    let n = batch.checked_mul(args.seq).ok_or_else(|| Error::overflow("bench model", "batch x seq"))?;
     if n == 0 || args.runs == 0 {
         return Err(Error::invalid("bench model", "batch, seq and runs must be positive"));
     }
     // The same ids scripts/compare_models.py makes: (i * 7919) % (vocab - 1000) + 1000.
     let vocab = cfg.vocab_size.max(1001);
     let ids: Vec<u32> = (0..n).map(|i| ((i * 7919) % (vocab - 1000) + 1000) as u32).collect();
-    let ids = Tensor::from_vec(ids, (args.batch, args.seq), &Device::Cpu)?;
-    let mask = Tensor::ones((args.batch, args.seq), DType::U32, &Device::Cpu)?;
-    let types = Tensor::zeros((args.batch, args.seq), DType::U32, &Device::Cpu)?;
+    let ids = Tensor::from_vec(ids, (batch, args.seq), &Device::Cpu)?;
+    let mask = Tensor::ones((batch, args.seq), DType::U32, &Device::Cpu)?;
+    let types = Tensor::zeros((batch, args.seq), DType::U32, &Device::Cpu)?;
     let forward = || model.forward(&ids, Some(&types), Some(&mask));
     std::hint::black_box(forward()?);
     let mut times = Vec::with_capacity(args.runs);
@@ -189,7 +204,7 @@ pub fn bench_model(args: BenchModelArgs) -> Result<bool> {
         json!({
             "bench": "model",
             "model": dir.display().to_string(),
-            "batch": args.batch,
+            "batch": batch,
             "seq": args.seq,
             "dtype": args.dtype.name(),
             "threads": wick::num_threads(),

@@ -1,6 +1,7 @@
 //! The `wick` command-line tool.
 
 mod bench;
+mod bench_llm;
 mod bench_ops;
 mod demo_cmd;
 mod embed;

@@ -15,6 +15,7 @@
 
 pub(crate) mod activation;
 pub(crate) mod convert;
+pub(crate) mod gemm_nt;
 pub(crate) mod norm;
 pub(crate) mod quant;
 pub(crate) mod reduce;

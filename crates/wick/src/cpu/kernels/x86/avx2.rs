@@ -91,6 +91,20 @@ prim! {
         // SAFETY: `a` is 8 readable f32s; `loadu` has no alignment requirement.
         unsafe { _mm256_loadu_ps(a.as_ptr()) }
     }
+    /// Loads 8 IEEE halves (bit patterns) widened to f32.
+    fn load_f16(a: &[u16; LANES]) -> F {
+        // SAFETY: `a` is 8 readable u16s (16 bytes); `loadu` has no alignment requirement.
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(a.as_ptr().cast())) }
+    }
+    /// Loads 8 bfloat16s (bit patterns) widened to f32 (exact: the high halves of f32s).
+    fn load_bf16(a: &[u16; LANES]) -> F {
+        // SAFETY: `a` is 8 readable u16s (16 bytes); `loadu` has no alignment requirement.
+        unsafe {
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(_mm_loadu_si128(
+                a.as_ptr().cast(),
+            ))))
+        }
+    }
     /// Stores 8 floats.
     fn store(a: &mut [f32; LANES], v: F) {
         // SAFETY: `a` is 8 writable f32s; `storeu` has no alignment requirement.

@@ -70,6 +70,20 @@ prim! {
         // SAFETY: `a` is 16 readable f32s; `loadu` has no alignment requirement.
         unsafe { _mm512_loadu_ps(a.as_ptr()) }
     }
+    /// Loads 16 IEEE halves (bit patterns) widened to f32.
+    fn load_f16(a: &[u16; LANES]) -> F {
+        // SAFETY: `a` is 16 readable u16s (32 bytes); `loadu` has no alignment requirement.
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(a.as_ptr().cast())) }
+    }
+    /// Loads 16 bfloat16s (bit patterns) widened to f32 (exact: the high halves of f32s).
+    fn load_bf16(a: &[u16; LANES]) -> F {
+        // SAFETY: `a` is 16 readable u16s (32 bytes); `loadu` has no alignment requirement.
+        unsafe {
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(_mm256_loadu_si256(
+                a.as_ptr().cast(),
+            ))))
+        }
+    }
     /// Stores 16 floats.
     fn store(a: &mut [f32; LANES], v: F) {
         // SAFETY: `a` is 16 writable f32s; `storeu` has no alignment requirement.

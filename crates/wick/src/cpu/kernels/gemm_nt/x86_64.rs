@@ -1,0 +1,135 @@
+//! AVX2 and AVX-512 variants: register tiles of `MR` rows of `a` by `NR` rows of `b`, each
+//! output a vector accumulator over `k` reduced once at the end of the block.
+//!
+//! Every `b` element is loaded once per tile and used for `MR` multiply-adds, every `a`
+//! element for `NR`; the `b` rows of a tile stay in L1 while all rows of `a` pass by.
+
+/// Rows of `a` per register tile.
+pub(crate) const MR: usize = 4;
+/// Rows of `b` per register tile (2 × 12 accumulators + 2 `a` vectors + a `b` vector fill
+/// 27 of AVX-512's 32 registers; AVX2 spills some, it is the fallback).
+pub(crate) const NR: usize = 6;
+
+macro_rules! gemm_nt {
+    ($feat:literal) => {
+        gemm_nt!(@elem $feat, nt_f32, f32, load, |w: f32| w);
+        gemm_nt!(@elem $feat, nt_f16, u16, load_f16, |w: u16| half::f16::from_bits(w).to_f32());
+        gemm_nt!(@elem $feat, nt_bf16, u16, load_bf16, |w: u16| half::bf16::from_bits(w).to_f32());
+    };
+    (@elem $feat:literal, $name:ident, $t:ty, $load:ident, $widen:expr) => {
+        pub(crate) mod $name {
+            use super::*;
+            use $crate::cpu::kernels::gemm_nt::x86_64::{MR, NR};
+
+            /// One `mr × nr` tile: `c[i·ldc + j] += a_i · b_j` over the `k` elements of each row.
+            #[inline]
+            #[target_feature(enable = $feat)]
+            fn tile<const R: usize, const S: usize>(
+                a: [&[f32]; R],
+                b: [&[$t]; S],
+                k: usize,
+                c: &mut [f32],
+                ldc: usize,
+            ) {
+                let chunks = k / LANES;
+                let ac: [&[[f32; LANES]]; R] = std::array::from_fn(|i| &a[i][..k].as_chunks().0[..chunks]);
+                let bc: [&[[$t; LANES]]; S] = std::array::from_fn(|j| &b[j][..k].as_chunks().0[..chunks]);
+                let mut acc = [[splat(0.0); S]; R];
+                for t in 0..chunks {
+                    let x: [F; R] = std::array::from_fn(|i| load(&ac[i][t]));
+                    for j in 0..S {
+                        let w = $load(&bc[j][t]);
+                        for i in 0..R {
+                            acc[i][j] = fmadd(x[i], w, acc[i][j]);
+                        }
+                    }
+                }
+                let widen = $widen;
+                let tail = chunks * LANES;
+                for i in 0..R {
+                    for j in 0..S {
+                        let mut s = hsum(acc[i][j]);
+                        for t in tail..k {
+                            s += a[i][t] * widen(b[j][t]);
+                        }
+                        c[i * ldc + j] += s;
+                    }
+                }
+            }
+
+            /// `c[i·ldc + j] += Σ_t a[i·lda + t] · b[j·ldb + t]` for `i < m`, `j < n`, `t < k`.
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $feat)]
+            pub(crate) fn gemm(
+                a: &[f32],
+                lda: usize,
+                m: usize,
+                k: usize,
+                b: &[$t],
+                ldb: usize,
+                n: usize,
+                c: &mut [f32],
+                ldc: usize,
+            ) {
+                // Wide tiles first (each `a` load feeds NR multiply-adds), then narrower ones
+                // for the last rows of `b`.
+                let mut j = 0;
+                for s in [NR, 4, 1] {
+                    while j + s <= n {
+                        let mut i = 0;
+                        while i < m {
+                            let r = (m - i).min(MR);
+                            let cc = &mut c[i * ldc + j..];
+                            macro_rules! go {
+                                ($r:literal, $s:literal) => {
+                                    tile::<$r, $s>(
+                                        std::array::from_fn(|q| &a[(i + q) * lda..]),
+                                        std::array::from_fn(|q| &b[(j + q) * ldb..]),
+                                        k,
+                                        cc,
+                                        ldc,
+                                    )
+                                };
+                            }
+                            match (r, s) {
+                                (MR, NR) => go!(4, 6),
+                                (MR, 4) => go!(4, 4),
+                                (MR, _) => go!(4, 1),
+                                (1, NR) => go!(1, 6),
+                                (2, NR) => go!(2, 6),
+                                (3, NR) => go!(3, 6),
+                                (2, 4) => go!(2, 4),
+                                (3, 4) => go!(3, 4),
+                                (_, 4) => go!(1, 4),
+                                (2, _) => go!(2, 1),
+                                (3, _) => go!(3, 1),
+                                (_, _) => go!(1, 1),
+                            }
+                            i += r;
+                        }
+                        j += s;
+                    }
+                }
+            }
+        }
+
+        /// See the `gemm` of the module of the same name.
+        #[allow(clippy::too_many_arguments)]
+        #[target_feature(enable = $feat)]
+        pub(crate) fn $name(
+            a: &[f32],
+            lda: usize,
+            m: usize,
+            k: usize,
+            b: &[$t],
+            ldb: usize,
+            n: usize,
+            c: &mut [f32],
+            ldc: usize,
+        ) {
+            $name::gemm(a, lda, m, k, b, ldb, n, c, ldc)
+        }
+    };
+}
+
+crate::cpu::kernels::x86::stamp_isas!(gemm_nt);
