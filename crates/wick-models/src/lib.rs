@@ -21,12 +21,15 @@ pub mod bert;
 pub mod chat;
 pub mod gemma;
 pub mod generation;
+pub mod gguf;
 pub mod gpt2;
 pub mod llama;
 pub mod llm;
 pub mod sentence;
 pub mod source;
 pub mod tokenizer;
+pub mod tokenizer_gguf;
+pub mod weights;
 
 pub use llm::{Cache, CausalLm};
 pub use sentence::{EmbedOptions, Pooling, SentenceEmbedder};
