@@ -138,8 +138,9 @@ pub fn config(file: &GgufFile) -> Result<Config> {
             key("rope.dimension_count")
         )));
     }
-    let eps = float("attention.layer_norm_rms_epsilon")?
-        .ok_or_else(|| bad(format!("metadata key {:?} is missing", key("attention.layer_norm_rms_epsilon"))))?;
+    let eps = float("attention.layer_norm_rms_epsilon")?.ok_or_else(|| {
+        bad(format!("metadata key {:?} is missing", key("attention.layer_norm_rms_epsilon")))
+    })?;
     let rope_scaling = match c.value(&key("rope.scaling.type")) {
         None => None,
         Some(_) => match c.get::<&str>(&key("rope.scaling.type"))? {
@@ -202,8 +203,17 @@ fn check_tensors(file: &GgufFile, cfg: &Config) -> Result<()> {
     let c = file.content();
     let mut names = vec!["token_embd.weight".to_string(), "output_norm.weight".to_string()];
     for i in 0..cfg.num_hidden_layers {
-        for p in ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"]
-        {
+        for p in [
+            "attn_norm",
+            "attn_q",
+            "attn_k",
+            "attn_v",
+            "attn_output",
+            "ffn_norm",
+            "ffn_gate",
+            "ffn_up",
+            "ffn_down",
+        ] {
             names.push(format!("blk.{i}.{p}.weight"));
         }
         if cfg.model_type.as_deref() == Some("qwen2") {

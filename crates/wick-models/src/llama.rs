@@ -12,9 +12,9 @@
 //! key/value cache.
 
 use crate::llm::{self, Cache, CausalLm, TokenIds};
+use crate::weights::{QLinear, Weights};
 use std::path::Path;
 use wick::{DType, Error, Result, Tensor};
-use crate::weights::{QLinear, Weights};
 use wick_nn::{embedding, rms_norm, Activation, Embedding, Module, RmsNorm, VarBuilder};
 use wick_nn::{RopeLayout, RotaryEmbedding};
 
@@ -190,7 +190,11 @@ impl Config {
             if f.len() != inv.len() || f.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
                 return Err(Error::invalid(
                     "llama::Config",
-                    format!("{} rope frequency factors for head_dim {d}: need {} positive ones", f.len(), d / 2),
+                    format!(
+                        "{} rope frequency factors for head_dim {d}: need {} positive ones",
+                        f.len(),
+                        d / 2
+                    ),
                 ));
             }
             return Ok(inv.iter().zip(f).map(|(x, f)| x / f).collect());

@@ -262,7 +262,10 @@ pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Box<dyn CausalLm>> {
     if let (Some(t), false) = (opts.quantize, llama) {
         return Err(Error::invalid(
             "llm::load",
-            format!("{}: quantizing {t} while loading is supported for the Llama family, not {model_type:?}", dir.display()),
+            format!(
+                "{}: quantizing {t} while loading is supported for the Llama family, not {model_type:?}",
+                dir.display()
+            ),
         ));
     }
     Ok(match model_type.as_str() {

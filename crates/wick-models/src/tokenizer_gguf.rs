@@ -85,7 +85,9 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<Json> {
     let added: Vec<Json> = types
         .iter()
         .enumerate()
-        .filter(|(_, &t)| t == TYPE_CONTROL || t == TYPE_USER_DEFINED || (model == "llama" && t == TYPE_UNKNOWN))
+        .filter(|(_, &t)| {
+            t == TYPE_CONTROL || t == TYPE_USER_DEFINED || (model == "llama" && t == TYPE_UNKNOWN)
+        })
         .map(|(i, &t)| {
             json!({"id": i, "content": tokens[i], "single_word": false, "lstrip": false, "rstrip": false,
                    "normalized": t == TYPE_USER_DEFINED, "special": t != TYPE_USER_DEFINED})
@@ -95,10 +97,14 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<Json> {
         "llama" => {
             let scores: &[f32] = c.get("tokenizer.ggml.scores")?;
             if scores.len() != n {
-                return Err(bad(format!("tokenizer.ggml.scores has {} entries for {n} tokens", scores.len())));
+                return Err(bad(format!(
+                    "tokenizer.ggml.scores has {} entries for {n} tokens",
+                    scores.len()
+                )));
             }
             let prepend = if flag(c, "tokenizer.ggml.add_space_prefix", true)? { "first" } else { "never" };
-            let metaspace = json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": prepend, "split": false});
+            let metaspace =
+                json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": prepend, "split": false});
             let decoder = json!({"type": "Sequence", "decoders": [{"type": "ByteFallback"}, metaspace]});
             let merges = spm_merges(tokens, scores, &types, &vocab);
             let byte_fallback = types.contains(&TYPE_BYTE);
@@ -118,9 +124,7 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<Json> {
                 None => "default",
                 Some(_) => c.get::<&str>("tokenizer.ggml.pre")?,
             };
-            let byte_level = |regex: bool| {
-                json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": regex})
-            };
+            let byte_level = |regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": regex});
             let split = |pattern: &str| {
                 json!({"type": "Sequence", "pretokenizers": [
                     {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false},

@@ -129,8 +129,13 @@ pub fn quantizable(shape: &[usize], t: GgmlDType) -> bool {
 
 impl Weights {
     pub(crate) fn with(
-        vb: VarBuilder, tensors: HashMap<String, Arc<QTensor>>, quantize: Option<GgmlDType>, progress: Option<ProgressFn>) -> Self {
-        let quant = Quant { tensors, quantize, progress, done: AtomicUsize::new(0), total: AtomicUsize::new(0) };
+        vb: VarBuilder,
+        tensors: HashMap<String, Arc<QTensor>>,
+        quantize: Option<GgmlDType>,
+        progress: Option<ProgressFn>,
+    ) -> Self {
+        let quant =
+            Quant { tensors, quantize, progress, done: AtomicUsize::new(0), total: AtomicUsize::new(0) };
         Weights { vb, quant: Arc::new(quant) }
     }
 
@@ -181,7 +186,10 @@ impl Weights {
             if q.shape() != [out_dim, in_dim] {
                 return Err(Error::invalid(
                     "Weights::linear",
-                    format!("tensor {name:?}: the model expects shape [{out_dim}, {in_dim}], found {:?}", q.shape()),
+                    format!(
+                        "tensor {name:?}: the model expects shape [{out_dim}, {in_dim}], found {:?}",
+                        q.shape()
+                    ),
                 ));
             }
             return QLinear::quantized(q.clone(), b);

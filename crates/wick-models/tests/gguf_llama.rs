@@ -178,7 +178,10 @@ fn q8_0_gguf_within_its_bounds_and_greedy_tokens_match() {
     let got = logits(model.as_ref(), &PROMPT);
     let deq = rel_err(&got, &logits(&dequantized_model(&path), &PROMPT));
     let f32 = rel_err(&got, &logits(safetensors_model().as_ref(), &PROMPT));
-    println!("Q8_0 vs dequantized: {deq:.2e} (bound {ACT_BOUND:.2e}); vs f32: {f32:.2e} (bound {:.2e})", 2.0 * ACT_BOUND);
+    println!(
+        "Q8_0 vs dequantized: {deq:.2e} (bound {ACT_BOUND:.2e}); vs f32: {f32:.2e} (bound {:.2e})",
+        2.0 * ACT_BOUND
+    );
     assert!(deq <= ACT_BOUND, "{deq}");
     assert!(f32 <= 2.0 * ACT_BOUND, "{f32}");
     assert_eq!(greedy(model.as_ref(), 10), greedy(safetensors_model().as_ref(), 10));
@@ -194,7 +197,9 @@ fn q4_0_gguf_within_its_bounds() {
     let deq = rel_err(&got, &logits(&dequantized_model(&path), &PROMPT));
     let f32 = rel_err(&got, &logits(safetensors_model().as_ref(), &PROMPT));
     let w_bound = 9.0 * (1.0 / 16.0 + 1.0 / 254.0);
-    println!("Q4_0 vs dequantized: {deq:.2e} (bound {ACT_BOUND:.2e}); vs f32: {f32:.2e} (bound {w_bound:.2})");
+    println!(
+        "Q4_0 vs dequantized: {deq:.2e} (bound {ACT_BOUND:.2e}); vs f32: {f32:.2e} (bound {w_bound:.2})"
+    );
     assert!(deq <= ACT_BOUND, "{deq}");
     assert!(f32 <= w_bound, "{f32}");
 }
@@ -295,7 +300,14 @@ fn quantize_at_load_matches_quantizing_the_file_first() {
     // Quantizing while loading keeps the embedding table dense (it is a lookup, not a
     // product): so does this file.
     let file = tmp.0.join("llama-q8_0-dense-embd.gguf");
-    rewrite(&gguf_fixture("llama-f32.gguf"), &file, Some(GgmlDType::Q8_0), &["token_embd.weight"], |_| {}, |_| true);
+    rewrite(
+        &gguf_fixture("llama-f32.gguf"),
+        &file,
+        Some(GgmlDType::Q8_0),
+        &["token_embd.weight"],
+        |_| {},
+        |_| true,
+    );
     let want = logits(load(&file).as_ref(), &PROMPT);
     let opts = LoadOptions { dtype: DType::F32, quantize: Some(GgmlDType::Q8_0), progress: None };
     // The same GGUF layout: the same bits.
@@ -304,8 +316,9 @@ fn quantize_at_load_matches_quantizing_the_file_first() {
     // From safetensors (half-split rows): the same values up to the order of f32 sums.
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let s = seen.clone();
-    let progress: wick_models::weights::ProgressFn =
-        std::sync::Arc::new(move |done, total, name: &str| s.lock().unwrap().push((done, total, name.to_string())));
+    let progress: wick_models::weights::ProgressFn = std::sync::Arc::new(move |done, total, name: &str| {
+        s.lock().unwrap().push((done, total, name.to_string()))
+    });
     let opts = LoadOptions { progress: Some(progress), ..opts };
     let from_dir = llm::load_with(&fixtures().join("llama"), &opts).unwrap();
     let err = rel_err(&logits(from_dir.as_ref(), &PROMPT), &want);
@@ -329,23 +342,45 @@ fn corrupt_or_missing_metadata_and_tensors_give_named_errors() {
     let tmp = TempDir::new("corrupt");
     let src = gguf_fixture("llama-f32.gguf");
     let cases: Vec<(&str, Box<dyn FnOnce(&mut Vec<(String, Value)>)>, Box<dyn Fn(&str) -> bool>, &str)> = vec![
-        ("no-blocks", Box::new(|m| m.retain(|(k, _)| k != "llama.block_count")), Box::new(|_| true), "llama.block_count"),
+        (
+            "no-blocks",
+            Box::new(|m| m.retain(|(k, _)| k != "llama.block_count")),
+            Box::new(|_| true),
+            "llama.block_count",
+        ),
         (
             "bad-heads",
-            Box::new(|m| m.iter_mut().filter(|(k, _)| k == "llama.attention.head_count").for_each(|e| e.1 = Value::from("four"))),
+            Box::new(|m| {
+                m.iter_mut()
+                    .filter(|(k, _)| k == "llama.attention.head_count")
+                    .for_each(|e| e.1 = Value::from("four"))
+            }),
             Box::new(|_| true),
             "llama.attention.head_count",
         ),
-        ("no-eps", Box::new(|m| m.retain(|(k, _)| k != "llama.attention.layer_norm_rms_epsilon")), Box::new(|_| true), "llama.attention.layer_norm_rms_epsilon"),
+        (
+            "no-eps",
+            Box::new(|m| m.retain(|(k, _)| k != "llama.attention.layer_norm_rms_epsilon")),
+            Box::new(|_| true),
+            "llama.attention.layer_norm_rms_epsilon",
+        ),
         (
             "arch",
-            Box::new(|m| m.iter_mut().filter(|(k, _)| k == "general.architecture").for_each(|e| e.1 = Value::from("mamba"))),
+            Box::new(|m| {
+                m.iter_mut()
+                    .filter(|(k, _)| k == "general.architecture")
+                    .for_each(|e| e.1 = Value::from("mamba"))
+            }),
             Box::new(|_| true),
             "general.architecture \"mamba\"",
         ),
         (
             "heads-kv",
-            Box::new(|m| m.iter_mut().filter(|(k, _)| k == "llama.attention.head_count_kv").for_each(|e| e.1 = Value::U32(3))),
+            Box::new(|m| {
+                m.iter_mut()
+                    .filter(|(k, _)| k == "llama.attention.head_count_kv")
+                    .for_each(|e| e.1 = Value::U32(3))
+            }),
             Box::new(|_| true),
             "3 kv heads",
         ),
@@ -353,7 +388,9 @@ fn corrupt_or_missing_metadata_and_tensors_give_named_errors() {
         ("no-embd", Box::new(|_| {}), Box::new(|n| n != "token_embd.weight"), "token_embd.weight"),
         (
             "width",
-            Box::new(|m| m.iter_mut().filter(|(k, _)| k == "llama.embedding_length").for_each(|e| e.1 = Value::U32(64))),
+            Box::new(|m| {
+                m.iter_mut().filter(|(k, _)| k == "llama.embedding_length").for_each(|e| e.1 = Value::U32(64))
+            }),
             Box::new(|_| true),
             "token_embd.weight",
         ),
@@ -408,7 +445,8 @@ fn byte_level_bpe_tokenizer_from_gguf_matches_tokenizer_json() {
     let got = Tokenizer::from_gguf(gguf_fixture("gpt2-tokenizer.gguf")).unwrap();
     let want = Tokenizer::from_file(gguf_fixture("gpt2-tokenizer.json")).unwrap();
     same_tokenizer(&got, &want);
-    for text in ["Café naïve — emoji 😀 ok", "fn main() { println!(\"hi\"); } 123 4567", "I'm sure they'll"] {
+    for text in ["Café naïve — emoji 😀 ok", "fn main() { println!(\"hi\"); } 123 4567", "I'm sure they'll"]
+    {
         let ids = want.encode(text, false).unwrap();
         assert_eq!(got.encode(text, false).unwrap(), ids, "{text:?}");
         assert_eq!(got.decode(&ids, false).unwrap(), text);
