@@ -231,16 +231,26 @@ fn check_tensors(file: &GgufFile, cfg: &Config) -> Result<()> {
 /// borrowing the file's memory map. Names are checkpoint names ([`checkpoint_name`]).
 /// With `opts.quantize`, dense matrices are quantized while loading.
 pub fn weights(file: &GgufFile, opts: &LoadOptions) -> Result<Weights> {
+    weights_named(file, opts, checkpoint_name)
+}
+
+fn weights_named(
+    file: &GgufFile,
+    opts: &LoadOptions,
+    rename: impl Fn(&str) -> Option<String>,
+) -> Result<Weights> {
     let mut dense = HashMap::new();
     let mut quantized = HashMap::new();
     for info in &file.content().tensor_infos {
-        let Some(name) = checkpoint_name(&info.name) else { continue };
+        let Some(name) = rename(&info.name) else { continue };
         let ctx = |e: Error| e.context(format!("gguf tensor {:?}", info.name));
         if info.dtype.is_quantized() {
             let q = QTensor::from_gguf(file, &info.name)?;
             // Projections stay quantized; anything read as a plain tensor (the embedding
             // table, a norm) gets a dequantized copy too.
-            let matrix = name.ends_with("_proj.weight") || name == "lm_head.weight";
+            // (Phi-3's fused matrices are split as dense tensors.)
+            let fused = name.ends_with("qkv_proj.weight") || name.ends_with("gate_up_proj.weight");
+            let matrix = (name.ends_with("_proj.weight") && !fused) || name == "lm_head.weight";
             if !matrix {
                 dense.insert(name.clone(), q.dequantize().map_err(ctx)?);
             }
@@ -270,9 +280,27 @@ pub fn load_llama(path: &Path, dtype: DType) -> Result<Llama> {
 
 /// [`load_llama`] with options: `opts.quantize` quantizes the file's dense matrices (F32, F16,
 /// BF16) while loading; matrices already quantized are kept as they are.
+///
+/// A file with checkpoint tensor names (`model.layers.N.*`, as `wick quantize` writes them)
+/// takes its configuration from the `config.json` next to it.
 pub fn load_llama_with(path: &Path, opts: &LoadOptions) -> Result<Llama> {
     let file = GgufFile::open(path)?;
-    from_file(&file, opts).map_err(|e| e.context(path.display()))
+    let load = || {
+        if file.content().tensor_info("model.embed_tokens.weight").is_none() {
+            return from_file(&file, opts);
+        }
+        let cfg_path = path.parent().unwrap_or(Path::new(".")).join("config.json");
+        if !cfg_path.is_file() {
+            return Err(bad(format!(
+                "the tensors have checkpoint names (model.layers.N.*, as `wick quantize` writes them) \
+                 and no llama.* metadata: the model's config.json must sit next to the file ({} is missing)",
+                cfg_path.display()
+            )));
+        }
+        let cfg = Config::from_file(&cfg_path)?;
+        Llama::from_weights(&cfg, weights_named(&file, opts, |n| Some(n.to_string()))?)
+    };
+    load().map_err(|e| e.context(path.display()))
 }
 
 /// [`load_llama_with`] from an open file.
