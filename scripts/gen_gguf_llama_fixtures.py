@@ -20,6 +20,11 @@ crates/wick-models/tests/gguf_llama.rs):
   to the model's 128 rows).
 * llama-q8_0.gguf: the same with every 2-D tensor (token_embd and output included) in Q8_0,
   quantized by the `gguf` package (`gguf.quants.quantize`).
+* spm-tokenizer.gguf + spm-expected.json: a SentencePiece BPE model with byte fallback trained
+  here with the `sentencepiece` package (identity normalization, dummy prefix, extra
+  whitespace kept: Llama's settings), written as llama.cpp's converter writes a
+  tokenizer.model (pieces, scores, types), with sentencepiece's own encodings of test texts.
+  Needs `pip install sentencepiece` (or PYTHONPATH pointing at it).
 * gpt2-tokenizer.gguf + gpt2-tokenizer.json: a byte-level BPE tokenizer trained here with the
   `tokenizers` package on a small fixed text, written as `tokenizer.ggml.model = "gpt2"`
   (tokens, merges) in a GGUF file without tensors, and as the tokenizer.json it must match.
@@ -191,11 +196,78 @@ def gpt2_tokenizer():
     w.close()
 
 
+SPM_TEXTS = [
+    "the cat sat on the mat",
+    "The quick brown fox jumps over the lazy dog.",
+    "  two leading spaces and   three inside",
+    "line one\nline two\ttab",
+    "Caf\u00e9 na\u00efve \u00fcber",
+    "unseen: \u4e2d\u6587 \U0001F600 \u0416",
+    "I'm sure they'll say it's fine; 12345",
+    "",
+]
+
+
+def spm_tokenizer():
+    import io
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(CORPUS),
+        model_writer=model,
+        model_type="bpe",
+        vocab_size=400,
+        byte_fallback=True,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        add_dummy_prefix=True,
+        character_coverage=0.99,
+        num_threads=1,
+        minloglevel=2,
+    )
+    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    n = sp.get_piece_size()
+    tokens = [sp.id_to_piece(i) for i in range(n)]
+    scores = [sp.get_score(i) for i in range(n)]
+    types = []
+    for i in range(n):
+        if sp.is_unknown(i):
+            types.append(2)
+        elif sp.is_control(i):
+            types.append(3)
+        elif sp.is_byte(i):
+            types.append(6)
+        elif sp.is_unused(i):
+            types.append(5)
+        else:
+            types.append(1)
+    w = gguf.GGUFWriter(os.path.join(OUT, "spm-tokenizer.gguf"), "llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_bos_token_id(sp.bos_id())
+    w.add_eos_token_id(sp.eos_id())
+    w.add_unk_token_id(sp.unk_id())
+    w.add_add_bos_token(True)
+    w.add_add_space_prefix(True)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    cases = [{"text": t, "ids": sp.encode(t), "decoded": sp.decode(sp.encode(t))} for t in SPM_TEXTS]
+    with open(os.path.join(OUT, "spm-expected.json"), "w") as f:
+        json.dump({"bos_id": sp.bos_id(), "cases": cases}, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     write_model(os.path.join(OUT, "llama-f32.gguf"), Q.F32)
     write_model(os.path.join(OUT, "llama-q8_0.gguf"), Q.Q8_0)
     gpt2_tokenizer()
+    spm_tokenizer()
     for f in sorted(os.listdir(OUT)):
         print(f, os.path.getsize(os.path.join(OUT, f)))
 

@@ -8,7 +8,8 @@
 //!   holds every split `(a, b)` of every normal piece `a + b`, ranked by the score of `a + b`
 //!   (the Hugging Face conversion of Llama tokenizers does the same). Spaces become `▁`, one
 //!   is prepended when `tokenizer.ggml.add_space_prefix` (default true); pieces `<0xNN>` are
-//!   the byte fallback of text the vocabulary cannot spell.
+//!   the byte fallback of text the vocabulary cannot spell. Checked against the
+//!   `sentencepiece` package's own encodings.
 //! - `tokenizer.ggml.model = "gpt2"`: byte-level BPE with `tokens` and `merges` (`"a b"`
 //!   strings), pre-tokenized by `tokenizer.ggml.pre`'s split pattern (GPT-2's by default;
 //!   `llama-bpe` for Llama 3, `qwen2`).
@@ -93,57 +94,71 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<Json> {
                    "normalized": t == TYPE_USER_DEFINED, "special": t != TYPE_USER_DEFINED})
         })
         .collect();
-    let (pre_tokenizer, decoder, merges, byte_fallback, fuse_unk, ignore_merges, default_bos) = match model {
-        "llama" => {
-            let scores: &[f32] = c.get("tokenizer.ggml.scores")?;
-            if scores.len() != n {
-                return Err(bad(format!(
-                    "tokenizer.ggml.scores has {} entries for {n} tokens",
-                    scores.len()
-                )));
+    let (normalizer, pre_tokenizer, decoder, merges, byte_fallback, fuse_unk, ignore_merges, default_bos) =
+        match model {
+            "llama" => {
+                let scores: &[f32] = c.get("tokenizer.ggml.scores")?;
+                if scores.len() != n {
+                    return Err(bad(format!(
+                        "tokenizer.ggml.scores has {} entries for {n} tokens",
+                        scores.len()
+                    )));
+                }
+                // SentencePiece's dummy prefix is one `▁` in front of the text whatever it starts
+                // with (a `Metaspace` pre-tokenizer would not add it before a leading space).
+                let space = json!({"type": "Replace", "pattern": {"String": " "}, "content": "▁"});
+                let mut decoders = vec![
+                    json!({"type": "Replace", "pattern": {"String": "▁"}, "content": " "}),
+                    json!({"type": "ByteFallback"}),
+                    json!({"type": "Fuse"}),
+                ];
+                let normalizer = if flag(c, "tokenizer.ggml.add_space_prefix", true)? {
+                    decoders.push(json!({"type": "Strip", "content": " ", "start": 1, "stop": 0}));
+                    json!({"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"}, space]})
+                } else {
+                    space
+                };
+                let decoder = json!({"type": "Sequence", "decoders": decoders});
+                let merges = spm_merges(tokens, scores, &types, &vocab);
+                let byte_fallback = types.contains(&TYPE_BYTE);
+                (normalizer, Json::Null, decoder, merges, byte_fallback, true, false, true)
             }
-            let prepend = if flag(c, "tokenizer.ggml.add_space_prefix", true)? { "first" } else { "never" };
-            let metaspace =
-                json!({"type": "Metaspace", "replacement": "▁", "prepend_scheme": prepend, "split": false});
-            let decoder = json!({"type": "Sequence", "decoders": [{"type": "ByteFallback"}, metaspace]});
-            let merges = spm_merges(tokens, scores, &types, &vocab);
-            let byte_fallback = types.contains(&TYPE_BYTE);
-            (metaspace, decoder, merges, byte_fallback, true, false, true)
-        }
-        "gpt2" => {
-            let merges: &[String] = c.get("tokenizer.ggml.merges")?;
-            let pairs = merges
-                .iter()
-                .map(|m| {
-                    m.split_once(' ')
-                        .map(|(a, b)| json!([a, b]))
-                        .ok_or_else(|| bad(format!("tokenizer.ggml.merges entry {m:?} is not \"a b\"")))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let pre = match c.value("tokenizer.ggml.pre") {
-                None => "default",
-                Some(_) => c.get::<&str>("tokenizer.ggml.pre")?,
-            };
-            let byte_level = |regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": regex});
-            let split = |pattern: &str| {
-                json!({"type": "Sequence", "pretokenizers": [
+            "gpt2" => {
+                let merges: &[String] = c.get("tokenizer.ggml.merges")?;
+                let pairs = merges
+                    .iter()
+                    .map(|m| {
+                        m.split_once(' ')
+                            .map(|(a, b)| json!([a, b]))
+                            .ok_or_else(|| bad(format!("tokenizer.ggml.merges entry {m:?} is not \"a b\"")))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let pre = match c.value("tokenizer.ggml.pre") {
+                    None => "default",
+                    Some(_) => c.get::<&str>("tokenizer.ggml.pre")?,
+                };
+                let byte_level = |regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": regex});
+                let split = |pattern: &str| {
+                    json!({"type": "Sequence", "pretokenizers": [
                     {"type": "Split", "pattern": {"Regex": pattern}, "behavior": "Isolated", "invert": false},
                     byte_level(false)]})
-            };
-            let (pre_tok, ignore) = match pre {
-                "default" | "gpt-2" | "gpt2" => (byte_level(true), false),
-                "llama-bpe" | "llama3" => (split(LLAMA3_SPLIT), true),
-                "qwen2" => (split(QWEN2_SPLIT), false),
-                other => {
-                    return Err(bad(format!(
+                };
+                let (pre_tok, ignore) = match pre {
+                    "default" | "gpt-2" | "gpt2" => (byte_level(true), false),
+                    "llama-bpe" | "llama3" => (split(LLAMA3_SPLIT), true),
+                    "qwen2" => (split(QWEN2_SPLIT), false),
+                    other => {
+                        return Err(bad(format!(
                         "tokenizer.ggml.pre {other:?} is not supported (default, gpt-2, llama-bpe, qwen2)"
                     )))
-                }
-            };
-            (pre_tok, byte_level(true), pairs, false, false, ignore, false)
-        }
-        other => return Err(bad(format!("tokenizer.ggml.model {other:?} is not supported (llama, gpt2)"))),
-    };
+                    }
+                };
+                (Json::Null, pre_tok, byte_level(true), pairs, false, false, ignore, false)
+            }
+            other => {
+                return Err(bad(format!("tokenizer.ggml.model {other:?} is not supported (llama, gpt2)")))
+            }
+        };
     let post_processor = match (bos, flag(c, "tokenizer.ggml.add_bos_token", default_bos)?) {
         (Some(b), true) => {
             let t = &tokens[b as usize];
@@ -161,7 +176,7 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<Json> {
         "truncation": null,
         "padding": null,
         "added_tokens": added,
-        "normalizer": null,
+        "normalizer": normalizer,
         "pre_tokenizer": pre_tokenizer,
         "post_processor": post_processor,
         "decoder": decoder,
