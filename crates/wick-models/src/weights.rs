@@ -209,7 +209,7 @@ impl Weights {
     pub fn from_dense(&self, w: Tensor, bias: Option<Tensor>, name: &str) -> Result<QLinear> {
         let Some(t) = self.quant.quantize else { return Ok(QLinear::Dense(Linear::new(w, bias)?)) };
         let layer = if quantizable(w.dims(), t) {
-            let q = QTensor::quantize(&w, t).map_err(|e| e.context(format!("quantizing {name:?}")))?;
+            let q = quantize_rows(&w, t).map_err(|e| e.context(format!("quantizing {name:?}")))?;
             QLinear::quantized(Arc::new(q), bias)?
         } else {
             QLinear::Dense(Linear::new(w, bias)?)
@@ -220,4 +220,34 @@ impl Weights {
         }
         Ok(layer)
     }
+}
+
+/// [`QTensor::quantize`] of an (n, k) matrix on all cores: each row is whole blocks, so a run
+/// of rows quantizes on its own and the bytes are the same.
+fn quantize_rows(w: &Tensor, t: GgmlDType) -> Result<QTensor> {
+    let (n, k) = w.dims2()?;
+    let threads = std::thread::available_parallelism().map_or(1, |p| p.get()).min(n);
+    if !t.is_quantized() || threads <= 1 {
+        return QTensor::quantize(w, t);
+    }
+    let x = w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let chunk = n
+        .div_ceil(threads)
+        .checked_mul(k)
+        .ok_or_else(|| Error::overflow("quantize_rows", format!("{n}x{k} matrix")))?;
+    let parts: Vec<Result<Vec<u8>>> = std::thread::scope(|s| {
+        let handles: Vec<_> =
+            x.chunks(chunk).map(|c| s.spawn(move || wick::quantized::quantize_bytes(t, c))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| Err(Error::invalid("quantize_rows", "a worker thread panicked")))
+            })
+            .collect()
+    });
+    let mut bytes = Vec::new();
+    for p in parts {
+        bytes.extend_from_slice(&p?);
+    }
+    QTensor::from_bytes(t, vec![n, k], &bytes)
 }
