@@ -17,7 +17,7 @@ crates/wick-models/tests/gguf_llama.rs):
   fixture's tokenizer.json vocabulary in id order, scores that rank each merged piece by its
   merge's rank (SentencePiece merges the pair whose joined piece scores highest), token types
   (3 control for <pad>/<s>/</s>, 2 unknown for <unk>, 1 normal, 5 unused for the padding up
-  to the model's 128 rows).
+  to the model's 128 rows), and the chat template of its tokenizer_config.json.
 * llama-q8_0.gguf: the same with every 2-D tensor (token_embd and output included) in Q8_0,
   quantized by the `gguf` package (`gguf.quants.quantize`).
 * spm-tokenizer.gguf + spm-expected.json: a SentencePiece BPE model with byte fallback trained
@@ -116,6 +116,8 @@ def llama_tokenizer(writer, vocab_rows):
     writer.add_pad_token_id(special["<pad>"])
     writer.add_add_bos_token(True)
     writer.add_add_space_prefix(True)
+    cfg = json.load(open(os.path.join(SRC, "tokenizer_config.json")))
+    writer.add_chat_template(cfg["chat_template"])
 
 
 def write_model(path, qtype):

@@ -126,9 +126,17 @@ pub fn run(args: GenerateArgs) -> Result<bool> {
     let side = if dir.is_file() { dir.parent().unwrap_or(Path::new(".")).to_path_buf() } else { dir.clone() };
     let prompt_ids = if args.chat {
         let cfg = side.join("tokenizer_config.json");
-        let template = if cfg.is_file() { ChatTemplate::from_tokenizer_config(&cfg)? } else { None };
+        let template = if cfg.is_file() {
+            ChatTemplate::from_tokenizer_config(&cfg)?
+        } else if dir.is_file() {
+            // A GGUF file carries its template in its metadata.
+            ChatTemplate::from_gguf(&wick::gguf::GgufFile::open(&dir)?)
+                .map_err(|e| e.context(dir.display()))?
+        } else {
+            None
+        };
         let template = template.ok_or_else(|| {
-            Error::invalid("generate", format!("--chat: {} has no chat_template", cfg.display()))
+            Error::invalid("generate", format!("--chat: no chat template ({} has none)", cfg.display()))
         })?;
         let mut messages = Vec::new();
         if let Some(s) = &args.system {

@@ -72,12 +72,14 @@ fn gguf_models_and_quantize_at_load_run() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         assert!(out.status.success(), "{}: {stderr}", model.display());
-        assert!(stderr.contains("prefill: 6 tokens"), "{stderr}");
-        String::from_utf8(out.stdout).unwrap()
+        (String::from_utf8(out.stdout).unwrap(), stderr)
     };
-    let text = run(&gguf_fixture("llama-f32.gguf"), &[]);
+    let (text, stderr) = run(&gguf_fixture("llama-f32.gguf"), &[]);
     assert_eq!(text.trim_end_matches('\n'), want["greedy_text"].as_str().unwrap());
+    assert!(stderr.contains("prefill: 6 tokens"), "{stderr}");
     run(&gguf_fixture("llama-q8_0.gguf"), &[]);
+    // The chat template from the GGUF metadata (no tokenizer_config.json next to the file).
+    run(&gguf_fixture("llama-f32.gguf"), &["--chat", "--system", "be brief"]);
     for t in ["q8_0", "q4_0"] {
         run(&fixture(), &["--quantize", t]);
     }
