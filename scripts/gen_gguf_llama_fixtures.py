@@ -25,6 +25,11 @@ crates/wick-models/tests/gguf_llama.rs):
   whitespace kept: Llama's settings), written as llama.cpp's converter writes a
   tokenizer.model (pieces, scores, types), with sentencepiece's own encodings of test texts.
   Needs `pip install sentencepiece` (or PYTHONPATH pointing at it).
+* llama3-f32.gguf: the llama3 fixture (rope_scaling "llama3") the same way, its rope scaling
+  as llama.cpp keeps it: a `rope_freqs.weight` tensor of per-frequency divisors (default
+  inverse frequencies over transformers' scaled ones). No tokenizer.
+* qwen2-f16.gguf: the qwen2 fixture as `qwen2` (q/k/v biases; not permuted, llama.cpp rotates
+  qwen2 half-split), 2-D tensors F16, norms and biases F32. No tokenizer.
 * gpt2-tokenizer.gguf + gpt2-tokenizer.json: a byte-level BPE tokenizer trained here with the
   `tokenizers` package on a small fixed text, written as `tokenizer.ggml.model = "gpt2"`
   (tokens, merges) in a GGUF file without tensors, and as the tokenizer.json it must match.
@@ -41,7 +46,8 @@ from gguf import GGMLQuantizationType as Q
 from safetensors.numpy import load_file
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-SRC = os.path.join(ROOT, "crates", "wick-models", "tests", "fixtures", "llama")
+FIXTURES = os.path.join(ROOT, "crates", "wick-models", "tests", "fixtures")
+SRC = os.path.join(FIXTURES, "llama")
 OUT = os.path.join(ROOT, "crates", "wick-models", "tests", "fixtures", "gguf_llama")
 
 NAMES = {
@@ -120,31 +126,53 @@ def llama_tokenizer(writer, vocab_rows):
     writer.add_chat_template(cfg["chat_template"])
 
 
-def write_model(path, qtype):
-    cfg = json.load(open(os.path.join(SRC, "config.json")))
-    weights = load_file(os.path.join(SRC, "model.safetensors"))
+def llama3_rope_factors(cfg):
+    """llama.cpp keeps Llama 3.1 rope scaling as per-frequency divisors (`rope_freqs`):
+    default inverse frequencies over the scaled ones, the scaled ones from transformers."""
+    import torch
+    from transformers import LlamaConfig
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    d = cfg["head_dim"]
+    base = cfg["rope_theta"]
+    default = 1.0 / (base ** (np.arange(0, d, 2, dtype=np.float64) / d))
+    scaled, _ = ROPE_INIT_FUNCTIONS["llama3"](LlamaConfig(**cfg), torch.device("cpu"))
+    return (default / scaled.double().numpy()).astype(np.float32)
+
+
+def write_model(path, qtype, family="llama", arch="llama", tokenizer=True):
+    src = os.path.join(FIXTURES, family)
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    weights = load_file(os.path.join(src, "model.safetensors"))
     heads, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
-    w = gguf.GGUFWriter(path, "llama")
-    w.add_name("wick tiny llama fixture")
+    w = gguf.GGUFWriter(path, arch)
+    w.add_name(f"wick tiny {family} fixture")
     w.add_context_length(cfg["max_position_embeddings"])
     w.add_embedding_length(cfg["hidden_size"])
     w.add_block_count(cfg["num_hidden_layers"])
     w.add_feed_forward_length(cfg["intermediate_size"])
     w.add_head_count(heads)
     w.add_head_count_kv(kv)
-    w.add_rope_freq_base(cfg["rope_parameters"]["rope_theta"])
+    theta = cfg.get("rope_theta") or cfg["rope_parameters"]["rope_theta"]
+    w.add_rope_freq_base(theta)
     w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
-    w.add_rope_dimension_count(cfg["head_dim"])
-    w.add_file_type(0 if qtype == Q.F32 else 7)
-    llama_tokenizer(w, cfg["vocab_size"])
+    w.add_rope_dimension_count(cfg.get("head_dim", cfg["hidden_size"] // heads))
+    w.add_file_type({Q.F32: 0, Q.F16: 1, Q.Q8_0: 7}[qtype])
+    if tokenizer:
+        llama_tokenizer(w, cfg["vocab_size"])
+    if (cfg.get("rope_scaling") or {}).get("rope_type") == "llama3":
+        w.add_tensor("rope_freqs.weight", llama3_rope_factors(cfg))
     for hf in sorted(weights):
         x = weights[hf].astype(np.float32)
-        if hf.endswith("self_attn.q_proj.weight"):
+        # llama.cpp permutes q/k for its `llama` architecture only (qwen2 rotates half-split).
+        if arch == "llama" and hf.endswith("self_attn.q_proj.weight"):
             x = to_interleaved(x, heads)
-        elif hf.endswith("self_attn.k_proj.weight"):
+        elif arch == "llama" and hf.endswith("self_attn.k_proj.weight"):
             x = to_interleaved(x, kv)
         name = gguf_name(hf)
-        if qtype != Q.F32 and x.ndim == 2:
+        if qtype == Q.F16 and x.ndim == 2:
+            w.add_tensor(name, x.astype(np.float16))
+        elif qtype not in (Q.F32, Q.F16) and x.ndim == 2:
             w.add_tensor(name, gguf.quants.quantize(x, qtype), raw_dtype=qtype)
         else:
             w.add_tensor(name, x)
@@ -268,6 +296,8 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     write_model(os.path.join(OUT, "llama-f32.gguf"), Q.F32)
     write_model(os.path.join(OUT, "llama-q8_0.gguf"), Q.Q8_0)
+    write_model(os.path.join(OUT, "llama3-f32.gguf"), Q.F32, family="llama3", tokenizer=False)
+    write_model(os.path.join(OUT, "qwen2-f16.gguf"), Q.F16, family="qwen2", arch="qwen2", tokenizer=False)
     gpt2_tokenizer()
     spm_tokenizer()
     for f in sorted(os.listdir(OUT)):

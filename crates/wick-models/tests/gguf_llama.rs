@@ -537,3 +537,31 @@ fn sentencepiece_tokenizer_from_gguf_matches_sentencepiece() {
         assert_eq!(got.decode(&with_bos, true).unwrap(), case["decoded"].as_str().unwrap(), "{text:?}");
     }
 }
+
+/// Llama 3.1 rope scaling as llama.cpp stores it (`rope_freqs.weight` divisors) gives the
+/// model of the llama3 fixture's `rope_scaling` (the same f32 weights: 1e-5).
+#[test]
+fn llama3_gguf_with_rope_freqs_matches_the_safetensors_model() {
+    let want = logits(llm::load(&fixtures().join("llama3"), DType::F32).unwrap().as_ref(), &PROMPT);
+    let err = rel_err(&logits(load(&gguf_fixture("llama3-f32.gguf")).as_ref(), &PROMPT), &want);
+    println!("llama3 F32 GGUF (rope_freqs) vs safetensors: {err:.2e}");
+    assert!(err <= 1e-5, "{err}");
+}
+
+/// Qwen2 (`qwen2` architecture: q/k/v biases, half-split rotation, rows not permuted) with its
+/// matrices in F16, kept dense. F16 rounds each weight by at most 2⁻¹¹ of itself, so each
+/// product by at most 2⁻¹¹ relative, 9 products: 9 · 2⁻¹¹ ≈ 4.4e-3 (as for the block formats,
+/// a first-order estimate).
+#[test]
+fn qwen2_f16_gguf_matches_the_safetensors_model() {
+    let want = logits(llm::load(&fixtures().join("qwen2"), DType::F32).unwrap().as_ref(), &PROMPT);
+    let path = gguf_fixture("qwen2-f16.gguf");
+    let file = GgufFile::open(&path).unwrap();
+    assert_eq!(file.tensor_info("blk.0.attn_q.weight").unwrap().dtype, GgmlDType::F16);
+    let cfg = wick_models::gguf::config(&file).unwrap();
+    assert!(!cfg.rope_interleaved && cfg.model_type.as_deref() == Some("qwen2"));
+    let err = rel_err(&logits(load(&path).as_ref(), &PROMPT), &want);
+    let bound = 9.0 * 2f32.powi(-11);
+    println!("qwen2 F16 GGUF vs f32 safetensors: {err:.2e} (bound {bound:.1e})");
+    assert!(err <= bound, "{err}");
+}
