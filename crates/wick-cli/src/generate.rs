@@ -1,9 +1,15 @@
 //! `wick generate`: text generation with a decoder LLM (Llama, Mistral, Qwen2, Phi-3, GPT-2)
-//! from a local Hugging Face model directory or a hub id in the local cache. Streams the text
-//! to standard output; ends with a line of prefill and decode speeds on standard error.
+//! from a local Hugging Face model directory, a hub id in the local cache, or a GGUF file
+//! (llama.cpp's format: Llama and Qwen2, any block format, with the tokenizer from its
+//! metadata unless a tokenizer.json sits next to it). `--quantize` quantizes the weight
+//! matrices of a Llama-family model while loading. Streams the text to standard output; ends
+//! with a line of prefill and decode speeds on standard error.
 
 use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
 use wick::{DType, Error, Result};
 use wick_models::chat::{ChatTemplate, Message};
 use wick_models::generation::{self, GenerateOptions};
@@ -24,8 +30,8 @@ pub enum GenDType {
 /// Arguments of `wick generate`.
 #[derive(Args)]
 pub struct GenerateArgs {
-    /// Model directory (config.json, safetensors weights, tokenizer.json) or a hub id found in
-    /// the local Hugging Face cache.
+    /// Model directory (config.json, safetensors weights, tokenizer.json), a hub id found in
+    /// the local Hugging Face cache, or a GGUF file.
     #[arg(long)]
     pub model: String,
     /// The prompt.
@@ -64,6 +70,41 @@ pub struct GenerateArgs {
     /// Dtype of weights and activations.
     #[arg(long, value_enum, default_value = "f32")]
     pub dtype: GenDType,
+    /// Quantize the weight matrices while loading (q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k,
+    /// q4_k, q5_k, q6_k, iq4_nl, iq4_xs); they then compute in f32 activations.
+    #[arg(long)]
+    pub quantize: Option<String>,
+}
+
+/// The tokenizer of a model: `tokenizer.json` in its directory (next to a GGUF file), else
+/// the vocabulary in a GGUF file's metadata.
+fn tokenizer_for(path: &Path) -> Result<Tokenizer> {
+    let gguf = path.is_file();
+    let dir = if gguf { path.parent().unwrap_or(Path::new(".")) } else { path };
+    let tok_path = dir.join("tokenizer.json");
+    if tok_path.is_file() {
+        return Tokenizer::from_file(&tok_path);
+    }
+    if gguf {
+        return Tokenizer::from_gguf(path);
+    }
+    Err(Error::invalid("generate", format!("{} has no tokenizer.json", dir.display())))
+}
+
+/// A progress bar on standard error for quantizing while loading.
+fn progress_bar() -> (ProgressBar, wick_models::weights::ProgressFn) {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("quantizing {bar:40} {pos}/{len} matrices {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let b = bar.clone();
+    let f: wick_models::weights::ProgressFn = Arc::new(move |done, total, name: &str| {
+        b.set_length(total as u64);
+        b.set_position(done as u64);
+        b.set_message(name.to_string());
+    });
+    (bar, f)
 }
 
 /// Runs `wick generate`.
@@ -74,17 +115,28 @@ pub fn run(args: GenerateArgs) -> Result<bool> {
         GenDType::F16 => DType::F16,
         GenDType::Bf16 => DType::BF16,
     };
-    let tok_path = dir.join("tokenizer.json");
-    if !tok_path.is_file() {
-        return Err(Error::invalid("generate", format!("{} has no tokenizer.json", dir.display())));
-    }
-    let tokenizer = Tokenizer::from_file(&tok_path)?;
-    let model = llm::load(&dir, dtype)?;
+    let tokenizer = tokenizer_for(&dir)?;
+    let quantize = args.quantize.as_deref().map(crate::quantize::parse_type).transpose()?;
+    let (bar, progress) = progress_bar();
+    let opts = llm::LoadOptions { dtype, quantize, progress: quantize.map(|_| progress) };
+    let model = llm::load_with(&dir, &opts);
+    bar.finish_and_clear();
+    let model = model?;
+    // Side files (tokenizer_config.json, generation_config.json) live next to a GGUF file.
+    let side = if dir.is_file() { dir.parent().unwrap_or(Path::new(".")).to_path_buf() } else { dir.clone() };
     let prompt_ids = if args.chat {
-        let cfg = dir.join("tokenizer_config.json");
-        let template = if cfg.is_file() { ChatTemplate::from_tokenizer_config(&cfg)? } else { None };
+        let cfg = side.join("tokenizer_config.json");
+        let template = if cfg.is_file() {
+            ChatTemplate::from_tokenizer_config(&cfg)?
+        } else if dir.is_file() {
+            // A GGUF file carries its template in its metadata.
+            ChatTemplate::from_gguf(&wick::gguf::GgufFile::open(&dir)?)
+                .map_err(|e| e.context(dir.display()))?
+        } else {
+            None
+        };
         let template = template.ok_or_else(|| {
-            Error::invalid("generate", format!("--chat: {} has no chat_template", cfg.display()))
+            Error::invalid("generate", format!("--chat: no chat template ({} has none)", cfg.display()))
         })?;
         let mut messages = Vec::new();
         if let Some(s) = &args.system {
@@ -107,7 +159,7 @@ pub fn run(args: GenerateArgs) -> Result<bool> {
             repetition_penalty: args.repeat_penalty,
         },
         seed: args.seed,
-        eos_token_ids: generation::eos_token_ids(&dir, model.as_ref())?,
+        eos_token_ids: generation::eos_token_ids(&side, model.as_ref())?,
         stop_strings: args.stop.clone(),
     };
     let mut stdout = std::io::stdout().lock();

@@ -51,3 +51,43 @@ fn chat_sampling_and_dtypes_run() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/model"));
 }
+
+fn gguf_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../wick-models/tests/fixtures/gguf_llama").join(name)
+}
+
+/// The F32 GGUF of the same weights (tokenizer from its metadata: no tokenizer.json next to
+/// it) generates the same greedy text; the Q8_0 file and `--quantize` at load run.
+#[test]
+fn gguf_models_and_quantize_at_load_run() {
+    let want = expected();
+    let n = want["greedy_ids"].as_array().unwrap().len();
+    let run = |model: &Path, extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_wick"))
+            .args(["generate", "--model"])
+            .arg(model)
+            .args(["--prompt", want["prompt"].as_str().unwrap(), "--max-tokens", &n.to_string()])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{}: {stderr}", model.display());
+        (String::from_utf8(out.stdout).unwrap(), stderr)
+    };
+    let (text, stderr) = run(&gguf_fixture("llama-f32.gguf"), &[]);
+    assert_eq!(text.trim_end_matches('\n'), want["greedy_text"].as_str().unwrap());
+    assert!(stderr.contains("prefill: 6 tokens"), "{stderr}");
+    run(&gguf_fixture("llama-q8_0.gguf"), &[]);
+    // The chat template from the GGUF metadata (no tokenizer_config.json next to the file).
+    run(&gguf_fixture("llama-f32.gguf"), &["--chat", "--system", "be brief"]);
+    for t in ["q8_0", "q4_0"] {
+        run(&fixture(), &["--quantize", t]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_wick"))
+        .args(["generate", "--prompt", "x", "--quantize", "q9_9", "--model"])
+        .arg(fixture())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("q9_9"));
+}

@@ -92,6 +92,34 @@ impl ChatTemplate {
         }))
     }
 
+    /// The template a GGUF file carries (`tokenizer.chat_template`, with the texts of
+    /// `tokenizer.ggml.bos_token_id` / `eos_token_id`); `None` when it has none.
+    pub fn from_gguf(file: &wick::gguf::GgufFile) -> Result<Option<Self>> {
+        let c = file.content();
+        if c.value("tokenizer.chat_template").is_none() {
+            return Ok(None);
+        }
+        let source: &str = c.get("tokenizer.chat_template")?;
+        let tokens: &[String] = c.get("tokenizer.ggml.tokens")?;
+        let text = |key: &str| -> Result<String> {
+            if c.value(key).is_none() {
+                return Ok(String::new());
+            }
+            let id: u32 = c.get(key)?;
+            tokens.get(id as usize).cloned().ok_or_else(|| {
+                Error::format(
+                    "gguf",
+                    format!("metadata key {key:?} = {id} is not one of the {} tokens", tokens.len()),
+                )
+            })
+        };
+        Ok(Some(ChatTemplate::new(
+            source,
+            &text("tokenizer.ggml.bos_token_id")?,
+            &text("tokenizer.ggml.eos_token_id")?,
+        )))
+    }
+
     /// The Jinja source.
     pub fn source(&self) -> &str {
         &self.source

@@ -4,7 +4,9 @@
 //! BERT encoders as in Hugging Face `transformers`), sentence embeddings the
 //! sentence-transformers way ([`SentenceEmbedder`]), tokenizer glue over the `tokenizers`
 //! crate ([`tokenizer`]) and model sources ([`source`]: a local directory or a Hugging Face
-//! hub id found in the local cache).
+//! hub id found in the local cache). Llama-family models also load from GGUF files
+//! ([`gguf`], tokenizers from GGUF metadata in [`tokenizer_gguf`]) and quantize while
+//! loading ([`weights`]: a linear layer that is dense or quantized).
 //!
 //! ```no_run
 //! use wick_models::{source, SentenceEmbedder};
@@ -21,12 +23,15 @@ pub mod bert;
 pub mod chat;
 pub mod gemma;
 pub mod generation;
+pub mod gguf;
 pub mod gpt2;
 pub mod llama;
 pub mod llm;
 pub mod sentence;
 pub mod source;
 pub mod tokenizer;
+pub mod tokenizer_gguf;
+pub mod weights;
 
 pub use llm::{Cache, CausalLm};
 pub use sentence::{EmbedOptions, Pooling, SentenceEmbedder};

@@ -12,9 +12,10 @@
 //! key/value cache.
 
 use crate::llm::{self, Cache, CausalLm, TokenIds};
+use crate::weights::{QLinear, Weights};
 use std::path::Path;
 use wick::{DType, Error, Result, Tensor};
-use wick_nn::{embedding, linear_b, rms_norm, Activation, Embedding, Linear, Module, RmsNorm, VarBuilder};
+use wick_nn::{embedding, rms_norm, Activation, Embedding, Module, RmsNorm, VarBuilder};
 use wick_nn::{RopeLayout, RotaryEmbedding};
 
 /// `rope_scaling` / `rope_parameters` of `config.json`.
@@ -90,6 +91,15 @@ pub struct Config {
     /// End-of-sequence id(s).
     #[serde(default)]
     pub eos_token_id: TokenIds,
+    /// Whether the q/k projections put rotary pairs side by side (`x[2i], x[2i+1]`), as in
+    /// GGUF files of llama.cpp's `llama` architecture (its converter permutes the rows of
+    /// Hugging Face's half-split layout); never set by `config.json`.
+    #[serde(skip)]
+    pub rope_interleaved: bool,
+    /// Per-frequency divisors of the rotary inverse frequencies (GGUF `rope_freqs.weight`,
+    /// how llama.cpp stores Llama 3.1 rope scaling); never set by `config.json`.
+    #[serde(skip)]
+    pub rope_freq_factors: Option<Vec<f64>>,
 }
 
 fn default_eps() -> f64 {
@@ -176,6 +186,19 @@ impl Config {
         let d = self.head_dim();
         let base = self.rope_theta();
         let inv: Vec<f64> = (0..d / 2).map(|i| 1.0 / base.powf((2 * i) as f64 / d as f64)).collect();
+        if let Some(f) = &self.rope_freq_factors {
+            if f.len() != inv.len() || f.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
+                return Err(Error::invalid(
+                    "llama::Config",
+                    format!(
+                        "{} rope frequency factors for head_dim {d}: need {} positive ones",
+                        f.len(),
+                        d / 2
+                    ),
+                ));
+            }
+            return Ok(inv.iter().zip(f).map(|(x, f)| x / f).collect());
+        }
         let Some(rs) = self.rope() else { return Ok(inv) };
         let need = |v: Option<f64>, what: &str| {
             v.filter(|x| x.is_finite() && *x > 0.0).ok_or_else(|| {
@@ -228,10 +251,10 @@ impl Config {
 /// Self-attention with rotary positions and grouped-query heads.
 #[derive(Debug, Clone)]
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    q: QLinear,
+    k: QLinear,
+    v: QLinear,
+    o: QLinear,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
@@ -239,27 +262,28 @@ struct Attention {
 }
 
 impl Attention {
-    fn new(cfg: &Config, layer: usize, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, layer: usize, w: Weights) -> Result<Self> {
         let (h, kv, d) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim());
         let (hd, kvd) = (h * d, kv * d);
         let qwen2 = cfg.model_type() == "qwen2";
         let qkv_bias = cfg.attention_bias.unwrap_or(qwen2);
         let o_bias = cfg.attention_bias.unwrap_or(false) && !qwen2;
         let (q, k, v) = if cfg.model_type() == "phi3" {
-            let w = vb.get((hd + 2 * kvd, cfg.hidden_size), "qkv_proj.weight")?;
+            let qkv = w.vb().get((hd + 2 * kvd, cfg.hidden_size), "qkv_proj.weight")?;
+            let name = w.vb().path("qkv_proj.weight");
             (
-                Linear::new(w.narrow(0, 0, hd)?, None)?,
-                Linear::new(w.narrow(0, hd, kvd)?, None)?,
-                Linear::new(w.narrow(0, hd + kvd, kvd)?, None)?,
+                w.from_dense(qkv.narrow(0, 0, hd)?, None, &name)?,
+                w.from_dense(qkv.narrow(0, hd, kvd)?, None, &name)?,
+                w.from_dense(qkv.narrow(0, hd + kvd, kvd)?, None, &name)?,
             )
         } else {
             (
-                linear_b(cfg.hidden_size, hd, qkv_bias, vb.pp("q_proj"))?,
-                linear_b(cfg.hidden_size, kvd, qkv_bias, vb.pp("k_proj"))?,
-                linear_b(cfg.hidden_size, kvd, qkv_bias, vb.pp("v_proj"))?,
+                w.pp("q_proj").linear(cfg.hidden_size, hd, qkv_bias)?,
+                w.pp("k_proj").linear(cfg.hidden_size, kvd, qkv_bias)?,
+                w.pp("v_proj").linear(cfg.hidden_size, kvd, qkv_bias)?,
             )
         };
-        let o = linear_b(hd, cfg.hidden_size, o_bias, vb.pp("o_proj"))?;
+        let o = w.pp("o_proj").linear(hd, cfg.hidden_size, o_bias)?;
         Ok(Attention { q, k, v, o, heads: h, kv_heads: kv, head_dim: d, window: cfg.window(layer) })
     }
 
@@ -280,22 +304,23 @@ impl Attention {
 /// SwiGLU feed-forward: `down(act(gate(x)) · up(x))`.
 #[derive(Debug, Clone)]
 struct Mlp {
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    gate: QLinear,
+    up: QLinear,
+    down: QLinear,
     act: Activation,
 }
 
 impl Mlp {
-    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, w: Weights) -> Result<Self> {
         let (h, f, bias) = (cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias);
         let (gate, up) = if cfg.model_type() == "phi3" {
-            let w = vb.get((2 * f, h), "gate_up_proj.weight")?;
-            (Linear::new(w.narrow(0, 0, f)?, None)?, Linear::new(w.narrow(0, f, f)?, None)?)
+            let gu = w.vb().get((2 * f, h), "gate_up_proj.weight")?;
+            let name = w.vb().path("gate_up_proj.weight");
+            (w.from_dense(gu.narrow(0, 0, f)?, None, &name)?, w.from_dense(gu.narrow(0, f, f)?, None, &name)?)
         } else {
-            (linear_b(h, f, bias, vb.pp("gate_proj"))?, linear_b(h, f, bias, vb.pp("up_proj"))?)
+            (w.pp("gate_proj").linear(h, f, bias)?, w.pp("up_proj").linear(h, f, bias)?)
         };
-        let down = linear_b(f, h, bias, vb.pp("down_proj"))?;
+        let down = w.pp("down_proj").linear(f, h, bias)?;
         Ok(Mlp { gate, up, down, act: cfg.hidden_act })
     }
 
@@ -315,13 +340,13 @@ struct Layer {
 }
 
 impl Layer {
-    fn new(cfg: &Config, i: usize, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, i: usize, w: Weights) -> Result<Self> {
         let (h, eps) = (cfg.hidden_size, cfg.rms_norm_eps);
         Ok(Layer {
-            input_norm: rms_norm(h, eps, vb.pp("input_layernorm"))?,
-            attn: Attention::new(cfg, i, vb.pp("self_attn"))?,
-            post_attention_norm: rms_norm(h, eps, vb.pp("post_attention_layernorm"))?,
-            mlp: Mlp::new(cfg, vb.pp("mlp"))?,
+            input_norm: rms_norm(h, eps, w.vb().pp("input_layernorm"))?,
+            attn: Attention::new(cfg, i, w.pp("self_attn"))?,
+            post_attention_norm: rms_norm(h, eps, w.vb().pp("post_attention_layernorm"))?,
+            mlp: Mlp::new(cfg, w.pp("mlp"))?,
         })
     }
 
@@ -353,33 +378,47 @@ pub struct Llama {
     embed: Embedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    lm_head: Linear,
+    lm_head: QLinear,
     rope: RotaryEmbedding,
     cfg: Config,
 }
 
 impl Llama {
-    /// Builds the model from a `VarBuilder` at the checkpoint's root.
+    /// Builds the model from a `VarBuilder` at the checkpoint's root, every weight dense.
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        Self::from_weights(cfg, Weights::dense(vb))
+    }
+
+    /// Builds the model from weights that may be quantized (a GGUF file, or dense weights
+    /// quantized while loading): see [`crate::weights`].
+    pub fn from_weights(cfg: &Config, w: Weights) -> Result<Self> {
         cfg.validate()?;
-        let m = vb.pp("model");
-        let embed = embedding(cfg.vocab_size, cfg.hidden_size, m.pp("embed_tokens"))?;
+        let vb = w.vb().clone();
+        let m = w.pp("model");
+        // A missing `tie_word_embeddings` means tied only when the checkpoint has no lm_head.
+        let tied = cfg.tie_word_embeddings.unwrap_or(!w.contains_tensor("lm_head.weight"));
+        w.expect_linears(7 * cfg.num_hidden_layers + 1);
+        let embed = embedding(cfg.vocab_size, cfg.hidden_size, m.vb().pp("embed_tokens"))?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| Layer::new(cfg, i, m.pp(format!("layers.{i}"))))
             .collect::<Result<Vec<_>>>()?;
-        let norm = rms_norm(cfg.hidden_size, cfg.rms_norm_eps, m.pp("norm"))?;
-        // A missing `tie_word_embeddings` means tied only when the checkpoint has no lm_head.
-        let tied = cfg.tie_word_embeddings.unwrap_or(!vb.contains_tensor("lm_head.weight"));
+        let norm = rms_norm(cfg.hidden_size, cfg.rms_norm_eps, m.vb().pp("norm"))?;
         let lm_head = if tied {
-            Linear::new(embed.embeddings().clone(), None)?
+            let name = m.vb().path("embed_tokens.weight");
+            match w.quantized_tensor(&name) {
+                // A quantized embedding table (GGUF) serves the output projection as it is.
+                Some(q) => QLinear::quantized(q, None)?,
+                None => w.from_dense(embed.embeddings().clone(), None, &name)?,
+            }
         } else {
-            linear_b(cfg.hidden_size, cfg.vocab_size, false, vb.pp("lm_head"))?
+            w.pp("lm_head").linear(cfg.hidden_size, cfg.vocab_size, false)?
         };
         let dtype = if vb.dtype().is_float() { vb.dtype() } else { DType::F32 };
+        let layout = if cfg.rope_interleaved { RopeLayout::Interleaved } else { RopeLayout::HalfSplit };
         let rope = RotaryEmbedding::from_inv_freq(
             &cfg.inv_freq()?,
             cfg.max_position_embeddings,
-            RopeLayout::HalfSplit,
+            layout,
             dtype,
             vb.device(),
         )?;

@@ -229,14 +229,52 @@ struct ModelType {
 /// assert_eq!(logits.dims(), &[1, model.vocab_size()]);
 /// # Ok::<(), wick::Error>(())
 /// ```
+///
+/// `dir` may also be a GGUF file (llama.cpp's format; architectures `llama` and `qwen2`, any
+/// block format): see [`crate::gguf`].
 pub fn load(dir: &Path, dtype: DType) -> Result<Box<dyn CausalLm>> {
+    load_with(dir, &LoadOptions { dtype, quantize: None, progress: None })
+}
+
+/// How [`load_with`] loads a model.
+#[derive(Clone)]
+pub struct LoadOptions {
+    /// Dtype of activations and dense weights (quantized matrices compute in f32).
+    pub dtype: DType,
+    /// Quantize the dense weight matrices to this ggml format while loading (Llama family).
+    pub quantize: Option<wick::gguf::GgmlDType>,
+    /// Sees each matrix quantized: `(done, expected, name)`.
+    pub progress: Option<crate::weights::ProgressFn>,
+}
+
+/// [`load`] with options: a model directory or GGUF file, optionally quantized while loading.
+pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Box<dyn CausalLm>> {
+    use crate::weights::Weights;
+    if path.is_file() {
+        return Ok(Box::new(crate::gguf::load_llama_with(path, opts)?));
+    }
+    let dir = path;
     let files = ModelFiles::in_dir(dir)?;
     let mt: ModelType = read_json(&files.config)?;
     let model_type = mt.model_type.unwrap_or_default();
-    let vb = files.var_builder(dtype)?;
+    let vb = files.var_builder(opts.dtype)?;
+    let llama = matches!(model_type.as_str(), "llama" | "mistral" | "qwen2" | "phi3");
+    if let (Some(t), false) = (opts.quantize, llama) {
+        return Err(Error::invalid(
+            "llm::load",
+            format!(
+                "{}: quantizing {t} while loading is supported for the Llama family, not {model_type:?}",
+                dir.display()
+            ),
+        ));
+    }
     Ok(match model_type.as_str() {
         "llama" | "mistral" | "qwen2" | "phi3" => {
-            Box::new(crate::llama::Llama::new(&crate::llama::Config::from_file(&files.config)?, vb)?)
+            let w = match opts.quantize {
+                Some(t) => Weights::quantizing(vb, t, opts.progress.clone()),
+                None => Weights::dense(vb),
+            };
+            Box::new(crate::llama::Llama::from_weights(&crate::llama::Config::from_file(&files.config)?, w)?)
         }
         "gpt2" => Box::new(crate::gpt2::Gpt2::new(&crate::gpt2::Config::from_file(&files.config)?, vb)?),
         "gemma" | "gemma2" => {

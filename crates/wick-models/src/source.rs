@@ -145,12 +145,12 @@ fn valid_commit(c: &str) -> bool {
     !c.is_empty() && c.len() <= 64 && c.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
-/// Finds a model: `spec` is a local directory, or a hub id `org/name[@revision]` looked up in
-/// `cache` (revision `main` by default). A local directory wins over a hub id of the same
+/// Finds a model: `spec` is a local directory or file (a GGUF model), or a hub id `org/name[@revision]` looked up in
+/// `cache` (revision `main` by default). A local path wins over a hub id of the same
 /// spelling.
 pub fn resolve_with(spec: &str, cache: Option<&HubCache>) -> Result<PathBuf> {
     let local = Path::new(spec);
-    if local.is_dir() {
+    if local.is_dir() || local.is_file() {
         return Ok(local.to_path_buf());
     }
     let (id, rev) = spec.split_once('@').unwrap_or((spec, "main"));

@@ -66,8 +66,28 @@ impl Tokenizer {
     pub fn from_file<P: AsRef<Path>>(path: P) -> Result<Self> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let mut inner = tokenizers::Tokenizer::from_bytes(&bytes)
+        let inner = tokenizers::Tokenizer::from_bytes(&bytes)
             .map_err(|e| tok_error(path, "not a valid tokenizer.json", e))?;
+        Self::from_inner(inner, path)
+    }
+
+    /// The tokenizer a GGUF file carries in its `tokenizer.ggml.*` metadata (SentencePiece
+    /// `llama` or byte-level BPE `gpt2` vocabularies; see [`crate::tokenizer_gguf`]).
+    pub fn from_gguf<P: AsRef<Path>>(path: P) -> Result<Self> {
+        let path = path.as_ref();
+        let file = wick::gguf::GgufFile::open(path)?;
+        Self::from_gguf_file(&file, path)
+    }
+
+    /// [`Tokenizer::from_gguf`] of an open file; `path` names it in errors.
+    pub fn from_gguf_file(file: &wick::gguf::GgufFile, path: &Path) -> Result<Self> {
+        let doc = crate::tokenizer_gguf::tokenizer_json(file).map_err(|e| e.context(path.display()))?;
+        let inner: tokenizers::Tokenizer = serde_json::from_value(doc)
+            .map_err(|e| tok_error(path, "building the tokenizer from GGUF metadata", e))?;
+        Self::from_inner(inner, path)
+    }
+
+    fn from_inner(mut inner: tokenizers::Tokenizer, path: &Path) -> Result<Self> {
         let pad_id = match inner.get_padding() {
             Some(p) => p.pad_id,
             None => ["[PAD]", "<pad>", "<|padding|>"].iter().find_map(|t| inner.token_to_id(t)).unwrap_or(0),
