@@ -38,6 +38,8 @@ def torch_workloads():
         for m in (1, 128):
             x, wt = randn(m, 2048, dtype=dt), randn(5632, 2048, dtype=dt)
             w[f"linear_{tag}_{m}x2048x5632"] = (lambda x=x, wt=wt: torch.nn.functional.linear(x, wt))
+        x, wt = randn(1, 2048, dtype=dt), randn(32000, 2048, dtype=dt)
+        w[f"linear_{tag}_1x2048x32000"] = (lambda x=x, wt=wt: torch.nn.functional.linear(x, wt))
         q, k = randn(12, 128, 64, dtype=dt), randn(12, 64, 128, dtype=dt)
         w[f"bmm_{tag}_12x128x64x128"] = (lambda q=q, k=k: q @ k)
     a, b, row = randn(2048, 2048), randn(2048, 2048), randn(2048)

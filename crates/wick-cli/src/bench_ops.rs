@@ -55,6 +55,12 @@ fn workloads() -> Result<Vec<Workload>> {
                 move || x.matmul(&wt.t()?),
             ));
         }
+        // A vocabulary head, 32000 × 2048: more bytes than any cache, so this one is DRAM-bound.
+        let (x, wt) = (randn(&[1, 2048], dt)?, randn(&[32000, 2048], dt)?);
+        let bytes = (32000 * 2048 * dt.size_in_bytes()) as f64;
+        v.push(w(format!("linear_{tag}_1x2048x32000"), 2.0 * (2048 * 32000) as f64, bytes, move || {
+            x.matmul(&wt.t()?)
+        }));
         let (q, k) = (randn(&[12, 128, 64], dt)?, randn(&[12, 64, 128], dt)?);
         v.push(w(format!("bmm_{tag}_12x128x64x128"), 2.0 * (12 * 128 * 64 * 128) as f64, 0.0, move || {
             q.matmul(&k)

@@ -110,6 +110,11 @@ prim! {
         // SAFETY: `a` is 8 writable f32s; `storeu` has no alignment requirement.
         unsafe { _mm256_storeu_ps(a.as_mut_ptr(), v) }
     }
+    /// Asks for the cache line holding `p` to be brought into L1 ahead of use. Never
+    /// faults: `p` may point anywhere, even past the end of an allocation.
+    fn prefetch(p: *const u8) {
+        _mm_prefetch::<_MM_HINT_T0>(p.cast())
+    }
     /// Loads the first `min(a.len(), 8)` floats; the other lanes are `fill`.
     fn load_tail(a: &[f32], fill: f32) -> F {
         let mut buf = [fill; LANES];
