@@ -2,7 +2,7 @@
 //! scalar-loop references.
 
 use proptest::prelude::*;
-use wick::{Device, Tensor};
+use wick::{DType, Device, Tensor};
 
 fn arange(shape: &[usize]) -> Tensor {
     let n: usize = shape.iter().product();
@@ -214,4 +214,51 @@ fn long_row_reductions_match_scalar_loop() {
     let t = Tensor::from_vec(with_nan, n, &Device::Cpu).unwrap();
     assert!(t.max(0).unwrap().to_scalar::<f32>().unwrap().is_nan());
     assert!(t.sum_all().unwrap().to_scalar::<f32>().unwrap().is_nan());
+}
+
+/// `x @ W.t()` in f32, f16 and bf16 — the shapes the dot-product kernel takes (long `k`, or
+/// any `k` with few rows), batched `x` against one broadcast `W` — against an f64 loop over
+/// the same (rounded) inputs. Tolerance: f32 accumulation over `k` products
+/// (k·ε_f32·Σ|p|) plus one rounding of the result to the dtype.
+#[test]
+fn matmul_with_transposed_weights_matches_f64_loop_in_every_float_dtype() {
+    let dev = Device::Cpu;
+    for (dtype, unit) in
+        [(DType::F32, f32::EPSILON as f64 / 2.0), (DType::F16, 2f64.powi(-11)), (DType::BF16, 2f64.powi(-8))]
+    {
+        for &(b, m, k, n) in &[
+            (1, 1, 3, 5),
+            (1, 2, 700, 33),
+            (2, 3, 256, 70),
+            (1, 7, 300, 9),
+            (2, 20, 1030, 65),
+            (1, 1, 2048, 130),
+        ] {
+            let x = Tensor::randn(0f32, 1., (b, m, k), &dev).unwrap().to_dtype(dtype).unwrap();
+            let w = Tensor::randn(0f32, 1., (n, k), &dev).unwrap().to_dtype(dtype).unwrap();
+            let out = x.matmul(&w.t().unwrap()).unwrap();
+            assert_eq!(out.dims(), &[b, m, n]);
+            assert_eq!(out.dtype(), dtype);
+            let f32s = |t: &Tensor| values(&t.to_dtype(DType::F32).unwrap());
+            let (xv, wv, ov) = (f32s(&x), f32s(&w), f32s(&out));
+            for bi in 0..b {
+                for i in 0..m {
+                    for j in 0..n {
+                        let (mut s, mut mag) = (0f64, 0f64);
+                        for p in 0..k {
+                            let prod = xv[(bi * m + i) * k + p] as f64 * wv[j * k + p] as f64;
+                            s += prod;
+                            mag += prod.abs();
+                        }
+                        let got = ov[(bi * m + i) * n + j] as f64;
+                        let tol = (k as f64 + 2.0) * f32::EPSILON as f64 * mag + unit * s.abs() + 1e-30;
+                        assert!(
+                            (got - s).abs() <= tol,
+                            "{dtype:?} b={b} m={m} k={k} n={n} ({bi},{i},{j}): {got} vs {s} (tol {tol})"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

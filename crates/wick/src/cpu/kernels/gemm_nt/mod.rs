@@ -86,6 +86,52 @@ pub(crate) fn block_with(
     }
 }
 
+impl<'a> Rows<'a> {
+    /// The rows from element `o` on.
+    fn from(self, o: usize) -> Rows<'a> {
+        match self {
+            Rows::F32(b) => Rows::F32(&b[o..]),
+            Rows::F16(b) => Rows::F16(&b[o..]),
+            Rows::BF16(b) => Rows::BF16(&b[o..]),
+        }
+    }
+}
+
+/// A batch of products: `a · bᵀ` for the `a` matrix at each of `a_at` and the `b` matrix at
+/// the same index of `b_at`, into one row-major `batches × m × n` f32 array. One batch runs
+/// on the calling thread split by rows of `b`; several run in parallel, one per task.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_nt_batched(
+    a: &[f32],
+    a_at: &[usize],
+    lda: usize,
+    m: usize,
+    k: usize,
+    b: Rows,
+    b_at: &[usize],
+    ldb: usize,
+    n: usize,
+) -> Vec<f32> {
+    assert_eq!(a_at.len(), b_at.len(), "gemm_nt_batched: batch offsets differ in number");
+    if a_at.len() == 1 {
+        return gemm_nt(&a[a_at[0]..], lda, m, k, b.from(b_at[0]), ldb, n);
+    }
+    let isa = Isa::selected();
+    let mut c = vec![0f32; a_at.len() * m * n];
+    if m * n == 0 || k == 0 {
+        return c;
+    }
+    let run = |(i, dst): (usize, &mut [f32])| {
+        block_with(isa, &a[a_at[i]..], lda, m, k, b.from(b_at[i]), ldb, n, dst, n)
+    };
+    if crate::device::num_threads() == 1 || c.len() * k < PARALLEL_WORK {
+        c.chunks_mut(m * n).enumerate().for_each(run);
+    } else {
+        crate::device::install(|| c.par_chunks_mut(m * n).enumerate().for_each(run));
+    }
+    c
+}
+
 /// `a · bᵀ` as a new row-major `m × n` f32 matrix, for `a` with `m` rows at stride `lda` and
 /// `b` with `n` rows at stride `ldb`, both `k` long; split over wick's threads by rows of `b`.
 pub(crate) fn gemm_nt(a: &[f32], lda: usize, m: usize, k: usize, b: Rows, ldb: usize, n: usize) -> Vec<f32> {
@@ -122,11 +168,7 @@ pub(crate) fn gemm_nt_with(
             .map(|t| {
                 let j0 = t * TASK_ROWS;
                 let nb = (n - j0).min(TASK_ROWS);
-                let rows = match b {
-                    Rows::F32(b) => Rows::F32(&b[j0 * ldb..]),
-                    Rows::F16(b) => Rows::F16(&b[j0 * ldb..]),
-                    Rows::BF16(b) => Rows::BF16(&b[j0 * ldb..]),
-                };
+                let rows = b.from(j0 * ldb);
                 let mut blk = vec![0f32; m * nb];
                 block_with(isa, a, lda, m, k, rows, ldb, nb, &mut blk, nb);
                 blk
