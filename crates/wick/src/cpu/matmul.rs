@@ -138,7 +138,7 @@ fn matmul_nt(
     d: MatmulDims,
 ) -> Result<Option<CpuStorage>> {
     use super::kernels::convert;
-    use super::kernels::gemm_nt::{gemm_nt_batched, Rows};
+    use super::kernels::gemm_nt::{bf16_pairs_available, gemm_nt_batched, Lhs, Rows};
     let MatmulDims { m, n, k } = d;
     let r = ll.dims().len();
     let (lrs, lcs) = (ll.stride()[r - 2], ll.stride()[r - 1]);
@@ -168,18 +168,22 @@ fn matmul_nt(
     };
     Ok(Some(match (lhs, rhs) {
         (CpuStorage::F32(a), CpuStorage::F32(w)) => {
-            CpuStorage::F32(gemm_nt_batched(a, &lo, lrs, m, k, Rows::F32(w), &ro, rcs, n).into())
+            CpuStorage::F32(gemm_nt_batched(Lhs::F32(a), &lo, lrs, m, k, Rows::F32(w), &ro, rcs, n).into())
         }
         (CpuStorage::F16(a), CpuStorage::F16(w)) => {
             let (x, at) = widen(&|at, row| convert::f16_to_f32(&a[at..at + k], row));
-            let out = gemm_nt_batched(&x, &at, k, m, k, Rows::F16(w), &ro, rcs, n);
+            let out = gemm_nt_batched(Lhs::F32(&x), &at, k, m, k, Rows::F16(w), &ro, rcs, n);
             let mut o = vec![f16::ZERO; out.len()];
             convert::f32_to_f16(&out, &mut o);
             CpuStorage::F16(o.into())
         }
         (CpuStorage::BF16(a), CpuStorage::BF16(w)) => {
-            let (x, at) = widen(&|at, row| convert::bf16_to_f32(&a[at..at + k], row));
-            let out = gemm_nt_batched(&x, &at, k, m, k, Rows::BF16(w), &ro, rcs, n);
+            let out = if bf16_pairs_available() {
+                gemm_nt_batched(Lhs::BF16(a), &lo, lrs, m, k, Rows::BF16(w), &ro, rcs, n)
+            } else {
+                let (x, at) = widen(&|at, row| convert::bf16_to_f32(&a[at..at + k], row));
+                gemm_nt_batched(Lhs::F32(&x), &at, k, m, k, Rows::BF16(w), &ro, rcs, n)
+            };
             let mut o = vec![bf16::ZERO; out.len()];
             convert::f32_to_bf16(&out, &mut o);
             CpuStorage::BF16(o.into())

@@ -35,6 +35,36 @@ impl Rows<'_> {
     }
 }
 
+/// The rows of `a`: f32, or bf16 against bf16 rows of `b` on CPUs with AVX-512 BF16 (see
+/// [`bf16_pairs_available`]); anything else is widened to f32 first.
+#[derive(Clone, Copy)]
+pub(crate) enum Lhs<'a> {
+    F32(&'a [f32]),
+    BF16(&'a [bf16]),
+}
+
+impl<'a> Lhs<'a> {
+    fn from(self, o: usize) -> Lhs<'a> {
+        match self {
+            Lhs::F32(a) => Lhs::F32(&a[o..]),
+            Lhs::BF16(a) => Lhs::BF16(&a[o..]),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Lhs::F32(a) => a.len(),
+            Lhs::BF16(a) => a.len(),
+        }
+    }
+}
+
+/// Whether bf16 × bf16 products run on `vdpbf16ps` here (the selected instruction set is
+/// AVX-512 and the CPU has its BF16 extension); callers pass [`Lhs::BF16`] only then.
+pub(crate) fn bf16_pairs_available() -> bool {
+    Isa::selected() == Isa::Avx512 && super::has_avx512bf16()
+}
+
 /// `k` is split into blocks of this many elements so that the `a` rows of a block (`m × KC`
 /// f32) stay in cache while every tile of `b` passes over them; each block ends in one
 /// horizontal sum per output, which costs more than L2 misses below a few thousand
@@ -50,7 +80,7 @@ const PARALLEL_WORK: usize = 1 << 17;
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn block_with(
     isa: Isa,
-    a: &[f32],
+    a: Lhs,
     lda: usize,
     m: usize,
     k: usize,
@@ -67,6 +97,29 @@ pub(crate) fn block_with(
         a.len() >= (m - 1) * lda + k && b.len() >= (n - 1) * ldb + k && c.len() >= (m - 1) * ldc + n,
         "gemm_nt: operands shorter than their shapes"
     );
+    let a = match a {
+        Lhs::F32(a) => a,
+        Lhs::BF16(a) => {
+            if let Rows::BF16(b) = b {
+                #[cfg(target_arch = "x86_64")]
+                if isa.resolve() == Isa::Avx512 && super::has_avx512bf16() {
+                    let (a, b): (&[u16], &[u16]) = (bytemuck::cast_slice(a), bytemuck::cast_slice(b));
+                    // SAFETY: the CPU has AVX-512 F/BW/VL/DQ (`resolve`) and BF16 (checked
+                    // just above), every feature the kernel is compiled with.
+                    unsafe { x86_64::avx512bf16::nt_bf16_bf16(a, lda, m, k, b, ldb, n, c, ldc) };
+                    return;
+                }
+            }
+            // Without the instruction (or against other rows): widen the rows of `a`.
+            let mut wide = vec![0f32; m * k];
+            for (i, row) in wide.chunks_mut(k).enumerate() {
+                for (d, s) in row.iter_mut().zip(&a[i * lda..][..k]) {
+                    *d = s.to_f32();
+                }
+            }
+            return block_with(isa, Lhs::F32(&wide), k, m, k, b, ldb, n, c, ldc);
+        }
+    };
     let mut t0 = 0;
     while t0 < k {
         let kc = (k - t0).min(KC);
@@ -102,7 +155,7 @@ impl<'a> Rows<'a> {
 /// on the calling thread split by rows of `b`; several run in parallel, one per task.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_nt_batched(
-    a: &[f32],
+    a: Lhs,
     a_at: &[usize],
     lda: usize,
     m: usize,
@@ -114,7 +167,7 @@ pub(crate) fn gemm_nt_batched(
 ) -> Vec<f32> {
     assert_eq!(a_at.len(), b_at.len(), "gemm_nt_batched: batch offsets differ in number");
     if a_at.len() == 1 {
-        return gemm_nt(&a[a_at[0]..], lda, m, k, b.from(b_at[0]), ldb, n);
+        return gemm_nt(a.from(a_at[0]), lda, m, k, b.from(b_at[0]), ldb, n);
     }
     let isa = Isa::selected();
     let mut c = vec![0f32; a_at.len() * m * n];
@@ -122,7 +175,7 @@ pub(crate) fn gemm_nt_batched(
         return c;
     }
     let run = |(i, dst): (usize, &mut [f32])| {
-        block_with(isa, &a[a_at[i]..], lda, m, k, b.from(b_at[i]), ldb, n, dst, n)
+        block_with(isa, a.from(a_at[i]), lda, m, k, b.from(b_at[i]), ldb, n, dst, n)
     };
     if crate::device::num_threads() == 1 || c.len() * k < PARALLEL_WORK {
         c.chunks_mut(m * n).enumerate().for_each(run);
@@ -134,7 +187,7 @@ pub(crate) fn gemm_nt_batched(
 
 /// `a · bᵀ` as a new row-major `m × n` f32 matrix, for `a` with `m` rows at stride `lda` and
 /// `b` with `n` rows at stride `ldb`, both `k` long; split over wick's threads by rows of `b`.
-pub(crate) fn gemm_nt(a: &[f32], lda: usize, m: usize, k: usize, b: Rows, ldb: usize, n: usize) -> Vec<f32> {
+pub(crate) fn gemm_nt(a: Lhs, lda: usize, m: usize, k: usize, b: Rows, ldb: usize, n: usize) -> Vec<f32> {
     gemm_nt_with(Isa::selected(), a, lda, m, k, b, ldb, n)
 }
 
@@ -142,7 +195,7 @@ pub(crate) fn gemm_nt(a: &[f32], lda: usize, m: usize, k: usize, b: Rows, ldb: u
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_nt_with(
     isa: Isa,
-    a: &[f32],
+    a: Lhs,
     lda: usize,
     m: usize,
     k: usize,
@@ -262,13 +315,38 @@ mod tests {
                         _ => Rows::BF16(&g),
                     };
                     let want = reference(&a, lda, m, k, &b, ldb, n);
-                    let got = gemm_nt_with(isa, &a, lda, m, k, rows, ldb, n);
+                    let got = gemm_nt_with(isa, Lhs::F32(&a), lda, m, k, rows, ldb, n);
                     check(&got, &want, k, &format!("{isa:?} {name} m={m} n={n} k={k}"));
                     // The scalar twin agrees with the same bound.
                     let mut twin = vec![0f32; m * n];
-                    block_with(Isa::Scalar, &a, lda, m, k, rows, ldb, n, &mut twin, n);
+                    block_with(Isa::Scalar, Lhs::F32(&a), lda, m, k, rows, ldb, n, &mut twin, n);
                     check(&twin, &want, k, &format!("scalar {name} m={m} n={n} k={k}"));
                 }
+            }
+        });
+    }
+
+    #[test]
+    fn bf16_rows_against_bf16_rows_match_an_f64_reference() {
+        // On AVX-512 BF16 CPUs the Avx512 level runs `vdpbf16ps`; every level is checked.
+        eprintln!("vdpbf16ps available: {}", crate::cpu::kernels::has_avx512bf16());
+        each_isa("gemm_nt_bf16_pairs", |isa| {
+            for &(m, n, k) in
+                &[(1, 3, 31), (1, 9, 200), (2, 7, 33), (4, 6, 64), (5, 13, 95), (9, 70, 1030), (1, 130, 4100)]
+            {
+                let (lda, ldb) = (k + 1, k + 7);
+                let a: Vec<bf16> =
+                    randv(m * lda, (m + 3 * k) as u64).into_iter().map(bf16::from_f32).collect();
+                let b: Vec<bf16> =
+                    randv(n * ldb, (n + 5 * k) as u64).into_iter().map(bf16::from_f32).collect();
+                let (a32, b32): (Vec<f32>, Vec<f32>) =
+                    (a.iter().map(|x| x.to_f32()).collect(), b.iter().map(|x| x.to_f32()).collect());
+                let want = reference(&a32, lda, m, k, &b32, ldb, n);
+                let got = gemm_nt_with(isa, Lhs::BF16(&a), lda, m, k, Rows::BF16(&b), ldb, n);
+                check(&got, &want, k, &format!("{isa:?} bf16 pairs m={m} n={n} k={k}"));
+                // bf16 rows of `a` against f32 rows of `b` take the widening path.
+                let got = gemm_nt_with(isa, Lhs::BF16(&a), lda, m, k, Rows::F32(&b32), ldb, n);
+                check(&got, &want, k, &format!("{isa:?} bf16 x f32 m={m} n={n} k={k}"));
             }
         });
     }
@@ -282,7 +360,7 @@ mod tests {
         each_isa("gemm_nt_block", |isa| {
             let ldc = 8;
             let mut c = vec![1f32; m * ldc];
-            block_with(isa, &a, k, m, k, Rows::F32(&b), k, n, &mut c, ldc);
+            block_with(isa, Lhs::F32(&a), k, m, k, Rows::F32(&b), k, n, &mut c, ldc);
             for i in 0..m {
                 for j in 0..ldc {
                     let g = c[i * ldc + j];
@@ -304,7 +382,7 @@ mod tests {
             let mut b = vec![1f32; 80];
             b[7] = f32::NAN;
             b[40 + 39] = f32::INFINITY;
-            let c = gemm_nt_with(isa, &a, 40, 1, 40, Rows::F32(&b), 40, 2);
+            let c = gemm_nt_with(isa, Lhs::F32(&a), 40, 1, 40, Rows::F32(&b), 40, 2);
             assert!(c[0].is_nan() && c[1] == f32::INFINITY, "{isa:?}: {c:?}");
         });
     }
