@@ -9,9 +9,12 @@ use std::time::Instant;
 use wick::{Device, Error, Result, Tensor, D};
 use wick_models::llm::{self, CausalLm};
 
-/// Whether `dir` holds a decoder LLM rather than an encoder: anything but a BERT config
-/// (`llm::load` then names an unsupported `model_type`).
+/// Whether `dir` holds a decoder LLM rather than an encoder: a GGUF file, or a directory with
+/// anything but a BERT config (`llm::load` then names an unsupported `model_type`).
 pub fn is_decoder(dir: &Path) -> Result<bool> {
+    if dir.is_file() {
+        return Ok(true);
+    }
     let config = dir.join("config.json");
     let text = std::fs::read_to_string(&config).map_err(|e| Error::io(&config, e))?;
     let v: serde_json::Value = serde_json::from_str(&text)
@@ -40,8 +43,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Bytes of the weight files in `dir` (what a decode step reads once).
+/// Bytes of the weight files in `dir`, or of the file `dir` (what a decode step reads once).
 fn weight_bytes(dir: &Path) -> u64 {
+    if dir.is_file() {
+        return dir.metadata().map_or(0, |m| m.len());
+    }
     std::fs::read_dir(dir)
         .map(|entries| {
             entries
