@@ -1,5 +1,7 @@
 //! `wick quantize` end to end: a safetensors file written here is quantized by the binary and
-//! read back with wick's GGUF reader.
+//! read back with wick's GGUF reader. The model is not of the Llama family (its config.json
+//! says gpt2), so tensor names stay as in the checkpoint; tests/quantize_llama.rs covers the
+//! llama.cpp layout.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -55,7 +57,7 @@ fn quantize_safetensors_to_gguf() {
     .map(|(n, t)| (n.to_string(), t))
     .collect();
     wick::safetensors::save(&weights, dir.join("model.safetensors")).unwrap();
-    std::fs::write(dir.join("config.json"), r#"{"model_type": "llama"}"#).unwrap();
+    std::fs::write(dir.join("config.json"), r#"{"model_type": "gpt2"}"#).unwrap();
 
     for (name, t, bound) in FORMATS {
         let out = dir.join(format!("out-{name}.gguf"));
@@ -66,7 +68,7 @@ fn quantize_safetensors_to_gguf() {
         assert!(run.status.success(), "{name}: {}", String::from_utf8_lossy(&run.stderr));
         assert!(String::from_utf8_lossy(&run.stdout).contains("smaller"), "{name}: no size report");
         let f = GgufFile::open(&out).unwrap();
-        assert_eq!(f.content().get::<&str>("general.architecture").unwrap(), "llama");
+        assert_eq!(f.content().get::<&str>("general.architecture").unwrap(), "gpt2");
         assert_eq!(f.content().get::<u32>("general.quantization_version").unwrap(), 2);
         for (tname, x) in &weights {
             let xf: Vec<f32> = x.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap();

@@ -38,40 +38,66 @@ use wick::quantized::QTensor;
 use wick::{DType, Device, Error, Result};
 use wick_nn::VarBuilder;
 
-/// The checkpoint name of a GGUF tensor name, `None` for tensors the model does not read
-/// (`rope_freqs` is read separately).
-pub fn checkpoint_name(gguf: &str) -> Option<String> {
-    let fixed = match gguf {
-        "token_embd.weight" => Some("model.embed_tokens.weight"),
-        "output_norm.weight" => Some("model.norm.weight"),
-        "output.weight" => Some("lm_head.weight"),
-        _ => None,
-    };
-    if let Some(f) = fixed {
-        return Some(f.to_string());
-    }
-    let rest = gguf.strip_prefix("blk.")?;
+/// Per-layer tensors: llama.cpp's name under `blk.N.` and the checkpoint's under
+/// `model.layers.N.`, one table for both directions ([`checkpoint_name`], [`gguf_name`]).
+const LAYER_NAMES: [(&str, &str); 9] = [
+    ("attn_norm", "input_layernorm"),
+    ("attn_q", "self_attn.q_proj"),
+    ("attn_k", "self_attn.k_proj"),
+    ("attn_v", "self_attn.v_proj"),
+    ("attn_output", "self_attn.o_proj"),
+    ("ffn_norm", "post_attention_layernorm"),
+    ("ffn_gate", "mlp.gate_proj"),
+    ("ffn_up", "mlp.up_proj"),
+    ("ffn_down", "mlp.down_proj"),
+];
+
+/// Whole-model tensors: llama.cpp's name and the checkpoint's.
+const MODEL_NAMES: [(&str, &str); 3] = [
+    ("token_embd.weight", "model.embed_tokens.weight"),
+    ("output_norm.weight", "model.norm.weight"),
+    ("output.weight", "lm_head.weight"),
+];
+
+/// Splits `{prefix}{layer}.{part}.{weight|bias}` into `(layer, part, suffix)`.
+fn split_layer_name<'a>(name: &'a str, prefix: &str) -> Option<(&'a str, &'a str, &'a str)> {
+    let rest = name.strip_prefix(prefix)?;
     let (layer, rest) = rest.split_once('.')?;
     if layer.is_empty() || !layer.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let (part, suffix) = rest.rsplit_once('.')?;
-    if !matches!(suffix, "weight" | "bias") {
-        return None;
+    matches!(suffix, "weight" | "bias").then_some((layer, part, suffix))
+}
+
+/// The checkpoint name of a GGUF tensor name, `None` for tensors the model does not read
+/// (`rope_freqs` is read separately).
+pub fn checkpoint_name(gguf: &str) -> Option<String> {
+    if let Some((_, hf)) = MODEL_NAMES.iter().find(|(g, _)| *g == gguf) {
+        return Some(hf.to_string());
     }
-    let hf = match part {
-        "attn_norm" => "input_layernorm",
-        "attn_q" => "self_attn.q_proj",
-        "attn_k" => "self_attn.k_proj",
-        "attn_v" => "self_attn.v_proj",
-        "attn_output" => "self_attn.o_proj",
-        "ffn_norm" => "post_attention_layernorm",
-        "ffn_gate" => "mlp.gate_proj",
-        "ffn_up" => "mlp.up_proj",
-        "ffn_down" => "mlp.down_proj",
-        _ => return None,
-    };
+    let (layer, part, suffix) = split_layer_name(gguf, "blk.")?;
+    let (_, hf) = LAYER_NAMES.iter().find(|(g, _)| *g == part)?;
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
+}
+
+/// The GGUF (llama.cpp) name of a checkpoint tensor name: the inverse of [`checkpoint_name`].
+/// `None` for names outside the table.
+///
+/// ```
+/// use wick_models::gguf::{checkpoint_name, gguf_name};
+/// assert_eq!(gguf_name("model.layers.3.self_attn.q_proj.bias").as_deref(), Some("blk.3.attn_q.bias"));
+/// assert_eq!(gguf_name("lm_head.weight").as_deref(), Some("output.weight"));
+/// assert_eq!(checkpoint_name("blk.3.attn_q.bias").as_deref(), Some("model.layers.3.self_attn.q_proj.bias"));
+/// assert_eq!(gguf_name("model.layers.0.self_attn.rotary_emb.inv_freq"), None);
+/// ```
+pub fn gguf_name(checkpoint: &str) -> Option<String> {
+    if let Some((g, _)) = MODEL_NAMES.iter().find(|(_, hf)| *hf == checkpoint) {
+        return Some(g.to_string());
+    }
+    let (layer, part, suffix) = split_layer_name(checkpoint, "model.layers.")?;
+    let (g, _) = LAYER_NAMES.iter().find(|(_, hf)| *hf == part)?;
+    Some(format!("blk.{layer}.{g}.{suffix}"))
 }
 
 fn bad(what: String) -> Error {
@@ -203,17 +229,7 @@ fn check_tensors(file: &GgufFile, cfg: &Config) -> Result<()> {
     let c = file.content();
     let mut names = vec!["token_embd.weight".to_string(), "output_norm.weight".to_string()];
     for i in 0..cfg.num_hidden_layers {
-        for p in [
-            "attn_norm",
-            "attn_q",
-            "attn_k",
-            "attn_v",
-            "attn_output",
-            "ffn_norm",
-            "ffn_gate",
-            "ffn_up",
-            "ffn_down",
-        ] {
+        for (p, _) in LAYER_NAMES {
             names.push(format!("blk.{i}.{p}.weight"));
         }
         if cfg.model_type.as_deref() == Some("qwen2") {

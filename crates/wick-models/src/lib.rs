@@ -24,6 +24,7 @@ pub mod chat;
 pub mod gemma;
 pub mod generation;
 pub mod gguf;
+pub mod gguf_export;
 pub mod gpt2;
 pub mod llama;
 pub mod llm;

@@ -134,7 +134,7 @@ impl Config {
         self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 
-    fn rope(&self) -> Option<&RopeScaling> {
+    pub(crate) fn rope(&self) -> Option<&RopeScaling> {
         self.rope_parameters.as_ref().or(self.rope_scaling.as_ref())
     }
 

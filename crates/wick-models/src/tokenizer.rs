@@ -81,7 +81,13 @@ impl Tokenizer {
 
     /// [`Tokenizer::from_gguf`] of an open file; `path` names it in errors.
     pub fn from_gguf_file(file: &wick::gguf::GgufFile, path: &Path) -> Result<Self> {
-        let doc = crate::tokenizer_gguf::tokenizer_json(file).map_err(|e| e.context(path.display()))?;
+        Self::from_gguf_content(file.content(), path)
+    }
+
+    /// [`Tokenizer::from_gguf`] of parsed GGUF metadata (e.g. metadata about to be written);
+    /// `path` names its origin in errors.
+    pub fn from_gguf_content(content: &wick::gguf::Content, path: &Path) -> Result<Self> {
+        let doc = crate::tokenizer_gguf::tokenizer_json_of(content).map_err(|e| e.context(path.display()))?;
         let inner: tokenizers::Tokenizer = serde_json::from_value(doc)
             .map_err(|e| tok_error(path, "building the tokenizer from GGUF metadata", e))?;
         Self::from_inner(inner, path)

@@ -21,7 +21,8 @@
 
 use serde_json::{json, Map, Value as Json};
 use std::collections::HashMap;
-use wick::gguf::{Content, GgufFile};
+use std::path::Path;
+use wick::gguf::{Array, Content, GgufFile, Value};
 use wick::{Error, Result};
 
 const TYPE_UNKNOWN: i32 = 2;
@@ -58,8 +59,18 @@ fn token_id(c: &Content, key: &str, n: usize) -> Result<Option<u32>> {
 
 /// The `tokenizer.json` document for the GGUF metadata of `file`.
 pub fn tokenizer_json(file: &GgufFile) -> Result<Json> {
-    let c = file.content();
+    tokenizer_json_of(file.content())
+}
+
+/// [`tokenizer_json`] of parsed metadata.
+pub fn tokenizer_json_of(c: &Content) -> Result<Json> {
     let model: &str = c.get("tokenizer.ggml.model")?;
+    if model == "none" || model == "no_vocab" {
+        return Err(bad(format!(
+            "tokenizer.ggml.model is {model:?}: the file carries no tokenizer (put the model's \
+             tokenizer.json next to it)"
+        )));
+    }
     let tokens: &[String] = c.get("tokenizer.ggml.tokens")?;
     let n = tokens.len();
     if n == 0 || u32::try_from(n).is_err() {
@@ -205,4 +216,336 @@ fn spm_merges(tokens: &[String], scores: &[f32], types: &[i32], vocab: &HashMap<
     }
     merges.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
     merges.into_iter().map(|(_, _, a, b)| json!([tokens[a as usize], tokens[b as usize]])).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing: a Hugging Face tokenizer.json as `tokenizer.ggml.*` metadata.
+
+const TYPE_NORMAL: i32 = 1;
+const TYPE_UNUSED: i32 = 5;
+
+fn read_json_file(path: &Path) -> Result<Json> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::format("tokenizer", format!("{}: {e}", path.display())))
+}
+
+/// Whether `v` holds, at any depth, an object `{"type": ty, ..}` (pre-tokenizers and decoders
+/// nest in `Sequence`s).
+fn has_type(v: &Json, ty: &str) -> bool {
+    match v {
+        Json::Object(m) => {
+            m.get("type").and_then(Json::as_str) == Some(ty) || m.values().any(|x| has_type(x, ty))
+        }
+        Json::Array(a) => a.iter().any(|x| has_type(x, ty)),
+        _ => false,
+    }
+}
+
+/// The objects `{"type": ty, ..}` in `v`, at any depth.
+fn find_type<'a>(v: &'a Json, ty: &str, out: &mut Vec<&'a Map<String, Json>>) {
+    match v {
+        Json::Object(m) => {
+            if m.get("type").and_then(Json::as_str) == Some(ty) {
+                out.push(m);
+            }
+            m.values().for_each(|x| find_type(x, ty, out));
+        }
+        Json::Array(a) => a.iter().for_each(|x| find_type(x, ty, out)),
+        _ => {}
+    }
+}
+
+/// The text of a special token in tokenizer_config.json: a string or `{"content": ..}`.
+fn token_text(v: Option<&Json>) -> Option<&str> {
+    match v? {
+        Json::String(s) => Some(s),
+        Json::Object(m) => m.get("content").and_then(Json::as_str),
+        _ => None,
+    }
+}
+
+/// `tokenizer.ggml.pre` of a byte-level BPE tokenizer: the name llama.cpp gives its split
+/// pattern (`gpt-2` for the pattern built into `ByteLevel`).
+fn byte_level_pre(doc: &Json) -> Result<&'static str> {
+    let mut splits = Vec::new();
+    find_type(&doc["pre_tokenizer"], "Split", &mut splits);
+    let patterns: Vec<&str> = splits
+        .iter()
+        .filter_map(|s| s.get("pattern").and_then(|p| p.get("Regex")).and_then(Json::as_str))
+        .collect();
+    match patterns.as_slice() {
+        [] => {
+            let mut bl = Vec::new();
+            find_type(&doc["pre_tokenizer"], "ByteLevel", &mut bl);
+            let regex = bl.iter().all(|b| b.get("use_regex").and_then(Json::as_bool).unwrap_or(true));
+            if bl.is_empty() || !regex {
+                return Err(bad("a byte-level tokenizer without a split pattern is not supported".into()));
+            }
+            Ok("gpt-2")
+        }
+        [p] if *p == LLAMA3_SPLIT => Ok("llama-bpe"),
+        [p] if *p == QWEN2_SPLIT => Ok("qwen2"),
+        _ => Err(bad(format!(
+            "the pre-tokenizer split pattern {patterns:?} is not one llama.cpp names here (GPT-2's, Llama 3's, Qwen2's)"
+        ))),
+    }
+}
+
+/// Whether a SentencePiece-style tokenizer puts a `▁` in front of the text (`Prepend`
+/// normalizer, or a `Metaspace` pre-tokenizer that prepends).
+fn spm_adds_space_prefix(doc: &Json) -> bool {
+    let mut prepend = Vec::new();
+    find_type(&doc["normalizer"], "Prepend", &mut prepend);
+    if prepend.iter().any(|p| p.get("prepend").and_then(Json::as_str) == Some("▁")) {
+        return true;
+    }
+    let mut meta = Vec::new();
+    find_type(&doc["pre_tokenizer"], "Metaspace", &mut meta);
+    meta.iter().any(|m| match m.get("prepend_scheme").and_then(Json::as_str) {
+        Some(scheme) => scheme != "never",
+        None => m.get("add_prefix_space").and_then(Json::as_bool).unwrap_or(true),
+    })
+}
+
+/// The `tokenizer.ggml.*` metadata (and `tokenizer.chat_template`) llama.cpp reads, from the
+/// Hugging Face tokenizer files in `dir`: `tokenizer.json` (required), `tokenizer_config.json`
+/// and `config.json` (special tokens, `add_bos_token`, chat template; optional).
+/// `vocab_rows` is the model's embedding rows: the token list is padded to it with unused
+/// `[PAD{id}]` tokens (llama.cpp needs one token per row).
+///
+/// - A BPE model with a byte-level pre-tokenizer becomes `gpt2` (tokens, merges as `"a b"`,
+///   `pre` from the split pattern: `gpt-2`, `llama-bpe`, `qwen2`);
+/// - a BPE model with SentencePiece's `▁` spaces or byte fallback becomes `llama`: tokens,
+///   token types (byte pieces `<0xNN>` 6) and scores that rank each piece by its first merge
+///   (SentencePiece merges the adjacent pair whose joined piece scores highest; the
+///   Hugging Face conversion of SentencePiece models orders its merges the same way), so
+///   [`tokenizer_json`] reads back the same merges.
+///
+/// Added tokens are control tokens (3) when special, user-defined (4) otherwise; the unknown
+/// token is type 2. Other tokenizers (WordPiece, Unigram, …) are refused with an error.
+pub fn metadata_from_hf(dir: &Path, vocab_rows: usize) -> Result<Vec<(String, Value)>> {
+    let path = dir.join("tokenizer.json");
+    metadata_from_hf_inner(dir, &path, vocab_rows).map_err(|e| e.context(path.display()))
+}
+
+fn metadata_from_hf_inner(dir: &Path, path: &Path, vocab_rows: usize) -> Result<Vec<(String, Value)>> {
+    let doc = read_json_file(path)?;
+    let side = |name: &str| -> Result<Option<Json>> {
+        let p = dir.join(name);
+        if p.is_file() {
+            read_json_file(&p).map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let tok_cfg = side("tokenizer_config.json")?.unwrap_or(Json::Null);
+    let model_cfg = side("config.json")?.unwrap_or(Json::Null);
+    let model = &doc["model"];
+    if model["type"].as_str() != Some("BPE") {
+        return Err(bad(format!("model type {} is not supported (BPE)", model["type"])));
+    }
+    let vocab = model["vocab"].as_object().ok_or_else(|| bad("model.vocab is not an object".into()))?;
+    // Tokens by id: the vocabulary, then the added tokens (which may extend it).
+    let mut tokens: Vec<Option<String>> = Vec::new();
+    let mut put = |piece: &str, id: &Json| -> Result<usize> {
+        let id = id.as_u64().and_then(|i| usize::try_from(i).ok()).filter(|&i| i < vocab_rows).ok_or_else(
+            || bad(format!("token {piece:?} has id {id}, not one of the model's {vocab_rows} rows")),
+        )?;
+        if tokens.len() <= id {
+            tokens.resize(id + 1, None);
+        }
+        tokens[id] = Some(piece.to_string());
+        Ok(id)
+    };
+    for (piece, id) in vocab {
+        put(piece, id)?;
+    }
+    let mut added: Vec<(usize, bool)> = Vec::new();
+    for a in doc["added_tokens"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        let content = a["content"].as_str().ok_or_else(|| bad(format!("added token {a} has no content")))?;
+        added.push((put(content, &a["id"])?, a["special"].as_bool().unwrap_or(false)));
+    }
+    // Ids no token has (up to the embedding's rows) become unused padding tokens.
+    tokens.resize(vocab_rows, None);
+    let padding: Vec<bool> = tokens.iter().map(Option::is_none).collect();
+    let tokens: Vec<String> =
+        tokens.into_iter().enumerate().map(|(i, t)| t.unwrap_or_else(|| format!("[PAD{i}]"))).collect();
+    let id_of = |text: &str| tokens.iter().position(|t| t == text).map(|i| i as u32);
+
+    let byte_level = has_type(&doc["pre_tokenizer"], "ByteLevel") || has_type(&doc["decoder"], "ByteLevel");
+    let spm = !byte_level
+        && (model["byte_fallback"].as_bool() == Some(true)
+            || has_type(&doc["pre_tokenizer"], "Metaspace")
+            || has_type(&doc["decoder"], "Metaspace")
+            || doc["normalizer"].to_string().contains('▁'));
+    if !byte_level && !spm {
+        return Err(bad(
+            "a BPE tokenizer that is neither byte-level nor SentencePiece-style is not supported".into(),
+        ));
+    }
+    let unk = model["unk_token"].as_str().or(token_text(tok_cfg.get("unk_token"))).and_then(id_of);
+    let mut types: Vec<i32> =
+        (0..vocab_rows).map(|i| if padding[i] { TYPE_UNUSED } else { TYPE_NORMAL }).collect();
+    for &(id, special) in &added {
+        types[id] = if special { TYPE_CONTROL } else { TYPE_USER_DEFINED };
+    }
+    if let Some(u) = unk {
+        types[u as usize] = TYPE_UNKNOWN;
+    }
+    let merges: Vec<String> = model["merges"]
+        .as_array()
+        .ok_or_else(|| bad("model.merges is not a list".into()))?
+        .iter()
+        .map(|m| match m {
+            Json::String(s) => Ok(s.clone()),
+            Json::Array(p) => match p.as_slice() {
+                [Json::String(a), Json::String(b)] => Ok(format!("{a} {b}")),
+                _ => Err(bad(format!("merge {m} is not a pair of strings"))),
+            },
+            _ => Err(bad(format!("merge {m} is neither \"a b\" nor [a, b]"))),
+        })
+        .collect::<Result<_>>()?;
+
+    let mut md: Vec<(String, Value)> = Vec::new();
+    let mut add = |k: &str, v: Value| md.push((k.to_string(), v));
+    if spm {
+        // Each piece scores minus the rank of the first merge that makes it; pieces no merge
+        // makes (characters, bytes, specials) score below every merge result.
+        let mut rank: HashMap<String, usize> = HashMap::with_capacity(merges.len());
+        for (r, m) in merges.iter().enumerate() {
+            if let Some((a, b)) = m.split_once(' ') {
+                rank.entry(format!("{a}{b}")).or_insert(r);
+            }
+        }
+        let floor = merges.len() as f32;
+        let scores: Vec<f32> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match rank.get(t) {
+                Some(&r) if types[i] == TYPE_NORMAL => -(r as f32),
+                _ => -floor - i as f32,
+            })
+            .collect();
+        for (i, t) in tokens.iter().enumerate() {
+            let byte = t.len() == 6
+                && t.starts_with("<0x")
+                && t.ends_with('>')
+                && u8::from_str_radix(&t[3..5], 16).is_ok();
+            if byte && types[i] == TYPE_NORMAL {
+                types[i] = TYPE_BYTE;
+            }
+        }
+        add("tokenizer.ggml.model", Value::from("llama"));
+        add("tokenizer.ggml.pre", Value::from("default"));
+        add("tokenizer.ggml.tokens", Value::Array(Array::String(tokens.clone())));
+        add("tokenizer.ggml.scores", Value::Array(Array::F32(scores)));
+        add("tokenizer.ggml.token_type", Value::Array(Array::I32(types)));
+        add("tokenizer.ggml.add_space_prefix", Value::Bool(spm_adds_space_prefix(&doc)));
+    } else {
+        add("tokenizer.ggml.model", Value::from("gpt2"));
+        add("tokenizer.ggml.pre", Value::from(byte_level_pre(&doc)?));
+        add("tokenizer.ggml.tokens", Value::Array(Array::String(tokens.clone())));
+        add("tokenizer.ggml.token_type", Value::Array(Array::I32(types)));
+        add("tokenizer.ggml.merges", Value::Array(Array::String(merges)));
+    }
+
+    // Special tokens: tokenizer_config.json's texts, else config.json's ids.
+    let special = |name: &str| -> Option<u32> {
+        if let Some(id) = token_text(tok_cfg.get(format!("{name}_token").as_str())).and_then(id_of) {
+            return Some(id);
+        }
+        let v = model_cfg.get(format!("{name}_token_id").as_str())?;
+        let id = v.as_u64().or_else(|| v.as_array()?.first()?.as_u64())?;
+        u32::try_from(id).ok().filter(|&i| (i as usize) < vocab_rows)
+    };
+    let bos = special("bos");
+    let eos = special("eos");
+    for (key, id) in
+        [("bos", bos), ("eos", eos), ("unknown", special("unk").or(unk)), ("padding", special("pad"))]
+    {
+        if let Some(id) = id {
+            add(&format!("tokenizer.ggml.{key}_token_id"), Value::U32(id));
+        }
+    }
+    // Whether encoding adds bos / eos: tokenizer_config.json says so, else the tokenizer's
+    // post-processor does it.
+    let hf = crate::Tokenizer::from_file(path)?;
+    let probe = hf.encode("a", true)?;
+    let flag = |key: &str, id: Option<u32>, at: Option<&u32>| -> bool {
+        tok_cfg.get(key).and_then(Json::as_bool).unwrap_or(id.is_some() && at == id.as_ref())
+    };
+    add("tokenizer.ggml.add_bos_token", Value::Bool(flag("add_bos_token", bos, probe.first())));
+    add("tokenizer.ggml.add_eos_token", Value::Bool(flag("add_eos_token", eos, probe.last())));
+    if let Some(t) = chat_template(dir, &tok_cfg)? {
+        add("tokenizer.chat_template", Value::String(t));
+    }
+    Ok(md)
+}
+
+/// The chat template: tokenizer_config.json's `chat_template` (a string, or a list of named
+/// templates of which `default` is taken), else a `chat_template.jinja` file.
+fn chat_template(dir: &Path, tok_cfg: &Json) -> Result<Option<String>> {
+    match tok_cfg.get("chat_template") {
+        Some(Json::String(s)) => return Ok(Some(s.clone())),
+        Some(Json::Array(list)) => {
+            let named = |n: &str| list.iter().find(|t| t["name"].as_str() == Some(n));
+            if let Some(t) = named("default").or(list.first()).and_then(|t| t["template"].as_str()) {
+                return Ok(Some(t.to_string()));
+            }
+        }
+        _ => {}
+    }
+    let jinja = dir.join("chat_template.jinja");
+    if jinja.is_file() {
+        return std::fs::read_to_string(&jinja).map(Some).map_err(|e| Error::io(&jinja, e));
+    }
+    Ok(None)
+}
+
+/// Texts [`check_round_trip`] encodes: words, punctuation, digits, repeated spaces, newlines,
+/// accents and emoji (no leading space: SentencePiece's dummy prefix treats it differently
+/// from some tokenizer.json files).
+const PROBES: [&str; 6] = [
+    "Hello world! The quick brown fox jumps over the lazy dog.",
+    "the cat sat on the mat",
+    "Numbers 123 4567 and code: fn main() { println!(\"hi\"); }",
+    "two  spaces,\nnew lines\n\tand tabs",
+    "Café naïve — emoji 😀",
+    "I'm sure they'll say it's fine",
+];
+
+/// Checks that the tokenizer wick builds from `metadata` (as [`tokenizer_json`] reads it back)
+/// encodes a few texts as the Hugging Face `tokenizer.json` at `path` does; the error names the
+/// first text that differs. Texts with characters the vocabulary cannot spell (the unknown
+/// token in tokenizer.json's encoding) are skipped: SentencePiece fuses runs of them into one
+/// unknown token, a tokenizer.json need not.
+pub fn check_round_trip(metadata: &[(String, Value)], path: &Path) -> Result<()> {
+    let content = Content {
+        version: 3,
+        metadata: metadata.to_vec(),
+        tensor_infos: Vec::new(),
+        alignment: 32,
+        data_offset: 0,
+    };
+    let got = crate::Tokenizer::from_gguf_content(&content, path)?;
+    let want = crate::Tokenizer::from_file(path)?;
+    let unk = match content.value("tokenizer.ggml.unknown_token_id") {
+        Some(_) => Some(content.get::<u32>("tokenizer.ggml.unknown_token_id")?),
+        None => None,
+    };
+    for text in PROBES {
+        if unk.is_some_and(|u| want.encode(text, false).is_ok_and(|ids| ids.contains(&u))) {
+            continue;
+        }
+        for special in [false, true] {
+            let (g, w) = (got.encode(text, special)?, want.encode(text, special)?);
+            if g != w {
+                return Err(bad(format!(
+                    "{}: {text:?} encodes as {w:?} but as {g:?} from the GGUF metadata",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
