@@ -117,7 +117,7 @@ fn quantized_while_loading(dir: &Path, t: GgmlDType) -> Llama {
         map.insert("lm_head.weight".into(), embd.clone());
         cfg.tie_word_embeddings = Some(false);
     }
-    if embd.dims()[1] % t.block_size() == 0 {
+    if embd.dims()[1].is_multiple_of(t.block_size()) {
         let round_trip = QTensor::quantize(&embd, t).unwrap().dequantize().unwrap();
         map.insert("model.embed_tokens.weight".into(), round_trip);
     }

@@ -297,8 +297,9 @@ pub fn load_llama(path: &Path, dtype: DType) -> Result<Llama> {
 /// [`load_llama`] with options: `opts.quantize` quantizes the file's dense matrices (F32, F16,
 /// BF16) while loading; matrices already quantized are kept as they are.
 ///
-/// A file with checkpoint tensor names (`model.layers.N.*`, as `wick quantize` writes them)
-/// takes its configuration from the `config.json` next to it.
+/// A file with checkpoint tensor names (`model.layers.N.*`, as `wick quantize` wrote them before
+/// it wrote llama.cpp's layout for this family) takes its configuration from the `config.json`
+/// next to it.
 pub fn load_llama_with(path: &Path, opts: &LoadOptions) -> Result<Llama> {
     let file = GgufFile::open(path)?;
     let load = || {
@@ -308,7 +309,7 @@ pub fn load_llama_with(path: &Path, opts: &LoadOptions) -> Result<Llama> {
         let cfg_path = path.parent().unwrap_or(Path::new(".")).join("config.json");
         if !cfg_path.is_file() {
             return Err(bad(format!(
-                "the tensors have checkpoint names (model.layers.N.*, as `wick quantize` writes them) \
+                "the tensors have checkpoint names (model.layers.N.*, as older `wick quantize` wrote them) \
                  and no llama.* metadata: the model's config.json must sit next to the file ({} is missing)",
                 cfg_path.display()
             )));

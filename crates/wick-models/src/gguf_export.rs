@@ -48,7 +48,7 @@ pub const MODEL_TYPES: [(&str, &str); 3] = [("llama", "llama"), ("mistral", "lla
 pub fn interleave_rotary_rows(x: &Tensor, heads: usize) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let rows = dims.first().copied().unwrap_or(0);
-    if heads == 0 || rows % heads != 0 || (rows / heads) % 2 != 0 {
+    if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
         return Err(err(format!("{rows} rows cannot be split into {heads} heads of an even width")));
     }
     let half = rows / heads / 2;

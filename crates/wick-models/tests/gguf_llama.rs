@@ -474,8 +474,9 @@ fn tokenizer_metadata_errors_are_named() {
     assert!(e.contains("tokenizer.ggml.scores") && e.contains("no-scores.gguf"), "{e}");
 }
 
-/// What `wick quantize` writes: the checkpoint's own tensor names, 2-D weights in blocks, the
-/// rest F32, no `llama.*` metadata; the model's config.json next to the file.
+/// What `wick quantize` wrote before it wrote llama.cpp's layout for the Llama family: the
+/// checkpoint's own tensor names, 2-D weights in blocks, the rest F32, no `llama.*` metadata;
+/// the model's config.json next to the file.
 #[test]
 fn checkpoint_named_gguf_with_config_json_loads() {
     let tmp = TempDir::new("hf-names");
