@@ -123,9 +123,10 @@ fn workloads() -> Result<Vec<Workload>> {
     Ok(v)
 }
 
-/// Quantized `x @ Wᵀ` for a 4096×4096 weight: decode (1 row) and prefill (128 rows), rated
-/// in GB/s of weight bytes read (one pass over the weights per call). The weight is
-/// quantized on the first (warm-up) call, so other filters do not pay for it.
+/// Quantized `x @ Wᵀ` for a 4096×4096 weight, decode (1 row) and prefill (128 rows), and for a
+/// 32768×4096 weight that does not fit in cache, decode; rated in GB/s of weight bytes read
+/// (one pass over the weights per call). The weight is quantized on the first (warm-up) call,
+/// so other filters do not pay for it.
 fn qmatmul_workloads(v: &mut Vec<Workload>) -> Result<()> {
     use std::cell::OnceCell;
     use std::rc::Rc;
@@ -147,6 +148,24 @@ fn qmatmul_workloads(v: &mut Vec<Workload>) -> Result<()> {
                 }
             }));
         }
+    }
+    // Decode over a weight larger than the last-level cache (75–142 MB): the rate of a
+    // model's matrix-vector products, which stream every weight from memory once per token.
+    // Weight made and quantized on the first call only.
+    for dt in [GgmlDType::Q4_0, GgmlDType::Q8_0, GgmlDType::Q4_K, GgmlDType::Q6_K] {
+        let (n, k) = (32768usize, 4096usize);
+        let q: OnceCell<QTensor> = OnceCell::new();
+        let bytes = (n * k / dt.block_size() * dt.type_size()) as f64;
+        let x = randn(&[1, k], DType::F32)?;
+        v.push(w(format!("qmatmul_{}_1x{k}x{n}", dt.name().to_lowercase()), 0.0, bytes, move || {
+            if q.get().is_none() {
+                let _ = q.set(QTensor::quantize(&randn(&[n, k], DType::F32)?, dt)?);
+            }
+            match q.get() {
+                Some(q) => q.matmul_t(&x),
+                None => Err(wick::Error::invalid("bench", "weight not quantized")),
+            }
+        }));
     }
     Ok(())
 }

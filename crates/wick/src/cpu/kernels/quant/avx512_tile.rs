@@ -22,6 +22,25 @@ use std::arch::x86_64::*;
 const R: usize = 4;
 const A: usize = 4;
 
+/// Asks for the cache lines holding `row[ahead]`, which may lie past the end of `row`.
+///
+/// Weight rows are contiguous, `kb` blocks apart, so `row[RR·kb + j]` is block `j` of the
+/// row one tile further on: each step fetches the next tile's blocks at the pace this tile
+/// reads its own, one tile ahead. Without this a one-row product (decode) waits on memory at
+/// every 4 KiB page, where the hardware prefetchers stop.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
+fn prefetch_next_tile<T>(row: &[T], ahead: usize) {
+    let p: *const i8 = row.as_ptr().wrapping_add(ahead).cast();
+    // Every cache line the element touches (an element is at most a few lines). A prefetch
+    // never faults, so the addresses need not be inside any allocation.
+    let size = std::mem::size_of::<T>();
+    for off in (0..size).step_by(64) {
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off));
+    }
+    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(size - 1));
+}
+
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
 fn idx(v: [i32; 16]) -> __m512i {
@@ -74,29 +93,95 @@ fn h2f(h: half::f16) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h.to_bits()))))
 }
 
-/// `[lo(a) | hi(a) | lo(b) | hi(b)]` of two 16-byte nibble arrays: the 64 4-bit levels of two
-/// 32-element blocks (low nibbles are elements 0..16, high nibbles 16..32).
+/// The bytes of two consecutive blocks as 16-bit words, zero past their end (at most 64
+/// bytes: the 18- and 22-byte formats).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
-fn nibble_pair(a: &[u8; 16], b: &[u8; 16]) -> __m512i {
-    let v = _mm256_set_m128i(load16(b), load16(a));
-    let z = _mm512_castsi256_si512(v);
-    let z = _mm512_shuffle_i64x2::<0x50>(z, z);
-    let z = _mm512_srlv_epi64(z, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
+fn pair_words<T: bytemuck::Pod>(pair: &[T; 2]) -> __m512i {
+    let b: &[u8] = bytemuck::cast_slice(pair);
+    assert!(b.len() <= 64 && b.len() % 2 == 0);
+    let mask: __mmask32 = (1u32 << (b.len() / 2)) - 1;
+    // SAFETY: the mask selects the `b.len() / 2` words of `b` only; masked-off words are
+    // neither read nor able to fault.
+    unsafe { _mm512_maskz_loadu_epi16(mask, b.as_ptr().cast()) }
+}
+
+/// The `vpermw` index that gathers the 16 nibble bytes of a block pair starting at word `qa`
+/// (first block) and word `qb` (second) into `[a | a | b | b]` (128-bit lanes).
+const fn nibble_index(qa: i16, qb: i16) -> [i16; 32] {
+    let mut i = [0i16; 32];
+    let mut l = 0;
+    while l < 32 {
+        i[l] = if l < 16 { qa } else { qb } + (l % 8) as i16;
+        l += 1;
+    }
+    i
+}
+
+/// The `vpermw` index that puts the word `da` in words 0..8 and `db` in words 8..16.
+const fn scale_index(da: i16, db: i16) -> [i16; 32] {
+    let mut i = [0i16; 32];
+    let mut l = 0;
+    while l < 32 {
+        i[l] = if l < 8 { da } else { db };
+        l += 1;
+    }
+    i
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
+fn permute_words(v: __m512i, index: &[i16; 32]) -> __m512i {
+    // SAFETY: `index` is 64 bytes; the load is unaligned.
+    let i = unsafe { _mm512_loadu_si512(index.as_ptr().cast()) };
+    _mm512_permutexvar_epi16(i, v)
+}
+
+/// The 64 4-bit levels of a block pair, `[lo(a) | hi(a) | lo(b) | hi(b)]` (low nibbles are
+/// elements 0..16 of a block, high nibbles 16..32), from the words `v` of the pair and a
+/// [`nibble_index`].
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
+fn nibbles_at(v: __m512i, index: &[i16; 32]) -> __m512i {
+    let z = _mm512_srlv_epi64(permute_words(v, index), _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0));
     _mm512_and_si512(z, _mm512_set1_epi8(0x0F))
 }
 
+/// `[d_a; 8] ++ [d_b; 8]` in f32 of the f16 scales a [`scale_index`] picks from `v`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
+fn scales_at(v: __m512i, index: &[i16; 32]) -> __m512 {
+    _mm512_cvtph_ps(_mm512_castsi512_si256(permute_words(v, index)))
+}
+
 /// Stamps out the tile kernel of a 32-element weight format dotted with Q8_0 activations:
-/// `$unpack` turns two consecutive blocks into 64 unsigned levels `q + $off`.
+/// `$pair` turns two consecutive blocks into their 64 unsigned levels `q + $off` and their
+/// scales `[d_a; 8] ++ [d_b; 8]`.
+///
+/// One activation row (decode) takes [`gemv_legacy`]'s path: the activation's per-step
+/// vectors are made once and every weight row streams past them.
 macro_rules! legacy_tile {
-    ($name:ident, $W:ty, $off:expr, |$a:ident, $b:ident| $unpack:expr) => {
+    ($name:ident, $W:ty, $off:expr, |$p:ident| $pair:expr) => {
         /// Tile kernel (see the module documentation).
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
         pub(crate) fn $name(w: &[$W], x: &[BlockQ8_0], kb: usize, out: &mut [f32]) {
             #[inline]
             #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
-            fn unpack($a: &$W, $b: &$W) -> __m512i {
-                $unpack
+            fn pair($p: &[$W; 2]) -> (__m512i, __m512) {
+                $pair
+            }
+
+            /// Blocks `j` and `j + 1` of `row`; an odd last block is paired with itself (the
+            /// activation side gives the copy a zero scale).
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
+            fn pair_at(row: &[$W], j: usize) -> (__m512i, __m512) {
+                // A reference into the row, not a copy: a vector load of freshly stored
+                // blocks would stall on store forwarding.
+                match row.get(j..j + 2).and_then(|p| <&[$W; 2]>::try_from(p).ok()) {
+                    Some(p) => pair(p),
+                    None => pair(&[row[j], row[j]]),
+                }
             }
 
             #[inline]
@@ -106,49 +191,139 @@ macro_rules! legacy_tile {
                 x: [&[BlockQ8_0]; AA],
                 kb: usize,
             ) -> [[f32; AA]; RR] {
-                let off = _mm512_set1_epi8($off as i8);
-                let zero = _mm512_setzero_si512();
                 let mut acc = [[_mm512_setzero_ps(); AA]; RR];
                 for r in 0..RR {
                     assert!(w[r].len() >= kb);
                 }
-                for a in 0..AA {
-                    assert!(x[a].len() >= kb);
-                }
-                // Two blocks per step; an odd last block is paired with itself and its second
-                // half masked off by a zero scale.
                 for j in (0..kb).step_by(2) {
-                    let last = j + 1 == kb;
-                    let k = if last { j } else { j + 1 };
-                    let mut y = [zero; AA];
-                    // −OFFSET·Σy, the start of every product's sum.
-                    let mut yb = [zero; AA];
-                    let mut dy = [_mm512_setzero_ps(); AA];
-                    for a in 0..AA {
-                        let (p, q) = (&x[a][j], &x[a][k]);
-                        y[a] = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load32(&p.qs)), load32(&q.qs));
-                        yb[a] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, y[a]));
-                        dy[a] = scale_pair(p.d, q.d);
-                        if last {
-                            dy[a] = _mm512_maskz_mov_ps(0x00FF, dy[a]);
-                        }
-                    }
+                    let act: [Q8Pair; AA] = std::array::from_fn(|a| q8_pair(x[a], j, $off));
                     for r in 0..RR {
-                        let q = unpack(&w[r][j], &w[r][k]);
-                        let dx = scale_pair(w[r][j].d, w[r][k].d);
+                        prefetch_next_tile(w[r], RR * kb + j);
+                        prefetch_next_tile(w[r], RR * kb + j + 1);
+                        let (q, dx) = pair_at(w[r], j);
                         for a in 0..AA {
-                            let p = _mm512_dpbusd_epi32(yb[a], q, y[a]);
-                            acc[r][a] =
-                                _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dx, dy[a]), acc[r][a]);
+                            let p = _mm512_dpbusd_epi32(act[a].bias, q, act[a].y);
+                            acc[r][a] = _mm512_fmadd_ps(
+                                _mm512_cvtepi32_ps(p),
+                                _mm512_mul_ps(dx, act[a].d),
+                                acc[r][a],
+                            );
                         }
                     }
                 }
                 acc.map(|row| row.map(|v| _mm512_reduce_add_ps(v)))
             }
 
-            tile_driver!(w, x, kb, out, micro);
+            if kb > 0 && x.len() == kb {
+                gemv_legacy(w, x, kb, out, $off, |p: &[$W; 2]| pair(p));
+            } else {
+                tile_driver!(w, x, kb, out, micro);
+            }
         }
     };
+}
+
+/// One step (two blocks) of a Q8_0 activation row, ready for `vpdpbusd` against weight
+/// levels offset by `off`.
+#[derive(Clone, Copy)]
+struct Q8Pair {
+    /// The 64 activation bytes.
+    y: __m512i,
+    /// `−off·Σy` over each group of four, the start of every product's sum.
+    bias: __m512i,
+    /// `[d_a; 8] ++ [d_b; 8]`, the second half zero when the row ends after block `j`.
+    d: __m512,
+}
+
+/// Step `j` of the activation row `x` (blocks `j`, `j + 1`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
+fn q8_pair(x: &[BlockQ8_0], j: usize, off: u8) -> Q8Pair {
+    let last = j + 1 == x.len();
+    let (p, q) = (&x[j], &x[if last { j } else { j + 1 }]);
+    let y = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load32(&p.qs)), load32(&q.qs));
+    let zero = _mm512_setzero_si512();
+    let bias = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(off as i8), y));
+    let d = scale_pair(p.d, q.d);
+    Q8Pair { y, bias, d: if last { _mm512_maskz_mov_ps(0x00FF, d) } else { d } }
+}
+
+/// `out[r] = w_r · x` for the `w.len() / kb` rows of `w` and the single activation row `x`
+/// (kb blocks); `pair` gives the levels and scales of two consecutive blocks of a row.
+///
+/// The activation's steps are made once; rows go four at a time, each step asking for the
+/// same blocks of the next four rows (memory-bound: the weights are read once).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
+fn gemv_legacy<W: Copy>(
+    w: &[W],
+    x: &[BlockQ8_0],
+    kb: usize,
+    out: &mut [f32],
+    off: u8,
+    pair: impl Fn(&[W; 2]) -> (__m512i, __m512) + Copy,
+) {
+    let act: Vec<Q8Pair> = (0..kb).step_by(2).map(|j| q8_pair(x, j, off)).collect();
+    let rows = w.len() / kb;
+    assert!(out.len() >= rows);
+    let row = |r: usize| &w[r * kb..(r + 1) * kb];
+    let mut r = 0;
+    while rows - r >= 4 {
+        let dots = gemv_rows::<W, 4>(std::array::from_fn(|t| row(r + t)), &act, pair);
+        out[r..r + 4].copy_from_slice(&dots);
+        r += 4;
+    }
+    while r < rows {
+        out[r] = gemv_rows::<W, 1>([row(r)], &act, pair)[0];
+        r += 1;
+    }
+}
+
+/// The dots of `RR` consecutive rows (of `kb` blocks each) with the activation steps `act`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
+fn gemv_rows<W: Copy, const RR: usize>(
+    rows: [&[W]; RR],
+    act: &[Q8Pair],
+    pair: impl Fn(&[W; 2]) -> (__m512i, __m512),
+) -> [f32; RR] {
+    let kb = rows[0].len();
+    let pairs: [&[[W; 2]]; RR] = rows.map(|r| r.as_chunks::<2>().0);
+    let mut acc = [_mm512_setzero_ps(); RR];
+    let mut step = |t: usize, q: __m512i, dx: __m512, a: &Q8Pair| {
+        let p = _mm512_dpbusd_epi32(a.bias, q, a.y);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(dx, a.d), acc[t]);
+    };
+    for (s, a) in act.iter().enumerate().take(kb / 2) {
+        for t in 0..RR {
+            // The same pair of the row `RR` rows on: rows are contiguous, `kb` blocks apart.
+            let ahead = rows[t].as_ptr().wrapping_add(RR * kb + 2 * s);
+            prefetch_bytes(ahead.cast(), 2 * std::mem::size_of::<W>());
+            let (q, dx) = pair(&pairs[t][s]);
+            step(t, q, dx, a);
+        }
+    }
+    if kb % 2 == 1 {
+        // The last step's activation scales are zero past its one block.
+        let a = &act[kb / 2];
+        for t in 0..RR {
+            let last = rows[t][kb - 1];
+            let (q, dx) = pair(&[last, last]);
+            step(t, q, dx, a);
+        }
+    }
+    acc.map(|v| _mm512_reduce_add_ps(v))
+}
+
+/// Asks for the cache lines of `bytes` bytes from `p`, one per 64 bytes: enough to cover
+/// every line when a loop asks for consecutive runs of at most 64 bytes, or several lines.
+/// `p` may point anywhere: a prefetch never faults.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
+fn prefetch_bytes(p: *const i8, bytes: usize) {
+    for off in (0..bytes).step_by(64) {
+        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off));
+    }
 }
 
 /// Runs `$micro` over the `R × A` tiles (and the single-row / single-column edges) of the
@@ -195,22 +370,36 @@ macro_rules! tile_driver {
     }};
 }
 
-legacy_tile!(tile_q4_0, BlockQ4_0, 8u8, |a, b| nibble_pair(&a.qs, &b.qs));
-
-legacy_tile!(tile_q8_0, BlockQ8_0, 0x80u8, |a, b| {
-    let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load32(&a.qs)), load32(&b.qs));
-    _mm512_xor_si512(v, _mm512_set1_epi8(-128))
+// Word offsets in a pair of 18-byte blocks (d, 16 nibble bytes): d at words 0 and 9, the
+// nibbles at words 1 and 10.
+legacy_tile!(tile_q4_0, BlockQ4_0, 8u8, |p| {
+    let v = pair_words(p);
+    (nibbles_at(v, &const { nibble_index(1, 10) }), scales_at(v, &const { scale_index(0, 9) }))
 });
 
-legacy_tile!(tile_q5_0, BlockQ5_0, 16u8, |a, b| {
-    let bits = u64::from(u32::from_le_bytes(a.qh)) | (u64::from(u32::from_le_bytes(b.qh)) << 32);
-    _mm512_or_si512(nibble_pair(&a.qs, &b.qs), _mm512_maskz_mov_epi8(bits, _mm512_set1_epi8(16)))
+legacy_tile!(tile_q8_0, BlockQ8_0, 0x80u8, |p| {
+    let v = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load32(&p[0].qs)), load32(&p[1].qs));
+    (_mm512_xor_si512(v, _mm512_set1_epi8(-128)), scale_pair(p[0].d, p[1].d))
 });
 
-legacy_tile!(tile_iq4_nl, BlockIQ4NL, 0x80u8, |a, b| {
+// A pair of 22-byte blocks (d, 4 bytes of fifth bits, 16 nibble bytes): d at words 0 and 11,
+// the nibbles at words 3 and 14.
+legacy_tile!(tile_q5_0, BlockQ5_0, 16u8, |p| {
+    let v = pair_words(p);
+    let bits = u64::from(u32::from_le_bytes(p[0].qh)) | (u64::from(u32::from_le_bytes(p[1].qh)) << 32);
+    let q = nibbles_at(v, &const { nibble_index(3, 14) });
+    (
+        _mm512_or_si512(q, _mm512_maskz_mov_epi8(bits, _mm512_set1_epi8(16))),
+        scales_at(v, &const { scale_index(0, 11) }),
+    )
+});
+
+legacy_tile!(tile_iq4_nl, BlockIQ4NL, 0x80u8, |p| {
     // The 16 levels as unsigned bytes `level + 128`.
     let lut = _mm_xor_si128(load16(crate::quantized::iq4_values()), _mm_set1_epi8(-128));
-    _mm512_shuffle_epi8(_mm512_broadcast_i32x4(lut), nibble_pair(&a.qs, &b.qs))
+    let v = pair_words(p);
+    let q = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(lut), nibbles_at(v, &const { nibble_index(1, 10) }));
+    (q, scales_at(v, &const { scale_index(0, 9) }))
 });
 
 /// The eight 6-bit scales and eight 6-bit mins of a Q4_K/Q5_K super-block as bytes
@@ -272,6 +461,7 @@ macro_rules! kmin_tile {
                     let mut scales = [zero; RR];
                     let mut mins = [_mm256_setzero_si256(); RR];
                     for r in 0..RR {
+                        prefetch_next_tile(w[r], RR * kb + s);
                         let v = scales_mins(&w[r][s].scales);
                         scales[r] = _mm512_cvtepu8_epi32(v);
                         mins[r] = _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(v));
@@ -358,6 +548,7 @@ pub(crate) fn tile_q6k(w: &[BlockQ6K], x: &[BlockQ8K], kb: usize, out: &mut [f32
             let mut scales = [zero; RR];
             let mut sc16 = [_mm256_setzero_si256(); RR];
             for r in 0..RR {
+                prefetch_next_tile(w[r], RR * kb + s);
                 let raw = load16(&w[r][s].scales);
                 scales[r] = _mm512_and_si512(_mm512_cvtepi8_epi32(raw), low16);
                 sc16[r] = _mm256_cvtepi8_epi16(raw);

@@ -225,7 +225,7 @@ mod tests {
     twin_test!(q6k_matches_twin, BlockQ6K, dot_q6k_q8k_with, scalar::dot_q6k_q8k);
 
     /// For every instruction set and tile shape (weight rows × activation rows × blocks,
-    /// covering full 4×4 tiles, their edges and odd block counts): every entry of the tile
+    /// covering full 4×4 tiles, their edges, odd block counts and one activation row): every entry of the tile
     /// product equals the scalar dot within the bound of `twin_test`.
     macro_rules! tile_test {
         ($name:ident, $W:ty, $tile:ident, $scalar:path) => {
@@ -233,10 +233,20 @@ mod tests {
             fn $name() {
                 type X = <$W as GgmlBlock>::VecDotType;
                 each_isa(stringify!($name), |isa| {
-                    for (t, &(n, m, kb)) in
-                        [(1, 1, 1), (4, 4, 2), (5, 7, 3), (9, 5, 1), (4, 1, 8), (3, 6, 5), (8, 8, 4)]
-                            .iter()
-                            .enumerate()
+                    for (t, &(n, m, kb)) in [
+                        (1, 1, 1),
+                        (4, 4, 2),
+                        (5, 7, 3),
+                        (9, 5, 1),
+                        (4, 1, 8),
+                        (3, 6, 5),
+                        (8, 8, 4),
+                        (5, 1, 3),
+                        (9, 1, 7),
+                        (12, 1, 16),
+                    ]
+                    .iter()
+                    .enumerate()
                     {
                         let scale = [1e-3f32, 1.0, 300.0][t % 3];
                         let bs = <$W>::BLOCK_SIZE;
