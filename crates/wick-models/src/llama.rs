@@ -12,10 +12,10 @@
 //! key/value cache.
 
 use crate::llm::{self, Cache, CausalLm, TokenIds};
-use crate::weights::{QLinear, Weights};
+use crate::weights::{QEmbedding, QLinear, Weights};
 use std::path::Path;
 use wick::{DType, Error, Result, Tensor};
-use wick_nn::{embedding, rms_norm, Activation, Embedding, Module, RmsNorm, VarBuilder};
+use wick_nn::{rms_norm, Activation, Module, RmsNorm, VarBuilder};
 use wick_nn::{RopeLayout, RotaryEmbedding};
 
 /// `rope_scaling` / `rope_parameters` of `config.json`.
@@ -375,7 +375,7 @@ impl Layer {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Llama {
-    embed: Embedding,
+    embed: QEmbedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
     lm_head: QLinear,
@@ -398,17 +398,17 @@ impl Llama {
         // A missing `tie_word_embeddings` means tied only when the checkpoint has no lm_head.
         let tied = cfg.tie_word_embeddings.unwrap_or(!w.contains_tensor("lm_head.weight"));
         w.expect_linears(7 * cfg.num_hidden_layers + 1);
-        let embed = embedding(cfg.vocab_size, cfg.hidden_size, m.vb().pp("embed_tokens"))?;
+        let embed = m.pp("embed_tokens").embedding(cfg.vocab_size, cfg.hidden_size)?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| Layer::new(cfg, i, m.pp(format!("layers.{i}"))))
             .collect::<Result<Vec<_>>>()?;
         let norm = rms_norm(cfg.hidden_size, cfg.rms_norm_eps, m.vb().pp("norm"))?;
         let lm_head = if tied {
             let name = m.vb().path("embed_tokens.weight");
-            match w.quantized_tensor(&name) {
+            match &embed {
                 // A quantized embedding table (GGUF) serves the output projection as it is.
-                Some(q) => QLinear::quantized(q, None)?,
-                None => w.from_dense(embed.embeddings().clone(), None, &name)?,
+                QEmbedding::Quantized { table, .. } => QLinear::quantized(table.clone(), None)?,
+                QEmbedding::Dense(e) => w.from_dense(e.embeddings().clone(), None, &name)?,
             }
         } else {
             w.pp("lm_head").linear(cfg.hidden_size, cfg.vocab_size, false)?

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use wick::gguf::GgmlDType;
 use wick::quantized::QTensor;
 use wick::{DType, Error, Result, Tensor};
-use wick_nn::{Linear, Module, VarBuilder};
+use wick_nn::{Embedding, Linear, Module, VarBuilder};
 
 /// `y = x Wᵀ + b` over a dense [`Linear`] or a quantized `(out, in)` weight.
 #[derive(Debug, Clone)]
@@ -102,6 +102,51 @@ struct Quant {
     progress: Option<ProgressFn>,
     done: AtomicUsize,
     total: AtomicUsize,
+}
+
+/// A token embedding over a dense table or a quantized one (GGUF files store the token table
+/// in a block format); a quantized table stays quantized and only the rows looked up are
+/// dequantized, so it costs its file bytes in memory instead of four bytes per value.
+#[derive(Debug, Clone)]
+pub enum QEmbedding {
+    /// A dense `(vocab, hidden)` table.
+    Dense(Embedding),
+    /// A quantized `(vocab, hidden)` table and the dtype looked-up rows are returned in.
+    Quantized {
+        /// The table.
+        table: Arc<QTensor>,
+        /// The dtype of the returned vectors.
+        dtype: DType,
+    },
+}
+
+impl Module for QEmbedding {
+    /// Integer ids of any shape to vectors of shape `(.., hidden)`.
+    fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let (table, dtype) = match self {
+            QEmbedding::Dense(e) => return e.forward(ids),
+            QEmbedding::Quantized { table, dtype } => (table, *dtype),
+        };
+        if ids.dtype().is_float() {
+            return Err(Error::unsupported_dtype("QEmbedding", ids.dtype(), "ids must be u8, u32 or i64"));
+        }
+        let hidden = table.shape().get(1).copied().unwrap_or(0);
+        let flat: Vec<i64> = ids.to_dtype(DType::I64)?.flatten_all()?.to_vec1::<i64>()?;
+        let flat: Vec<u32> = flat
+            .iter()
+            .map(|&i| {
+                u32::try_from(i).map_err(|_| {
+                    Error::invalid(
+                        "QEmbedding",
+                        format!("id {i} is out of range for {} rows", table.shape()[0]),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        let mut shape = ids.dims().to_vec();
+        shape.push(hidden);
+        table.dequantize_rows(&flat)?.reshape(shape)?.to_dtype(dtype)
+    }
 }
 
 /// A [`VarBuilder`] for dense tensors (norms, embeddings, biases, dense matrices) plus the
@@ -196,6 +241,26 @@ impl Weights {
         }
         let w = self.vb.get((out_dim, in_dim), "weight")?;
         self.from_dense(w, b, &name)
+    }
+
+    /// The token embedding at the current prefix (`weight`, `(vocab, hidden)`): quantized when
+    /// the source holds it quantized, dense otherwise.
+    pub fn embedding(&self, vocab: usize, hidden: usize) -> Result<QEmbedding> {
+        let name = self.vb.path("weight");
+        match self.quant.tensors.get(&name) {
+            Some(q) if q.shape() != [vocab, hidden] => Err(Error::invalid(
+                "Weights::embedding",
+                format!(
+                    "tensor {name:?}: the model expects shape [{vocab}, {hidden}], found {:?}",
+                    q.shape()
+                ),
+            )),
+            Some(q) => {
+                let dtype = if self.vb.dtype().is_float() { self.vb.dtype() } else { DType::F32 };
+                Ok(QEmbedding::Quantized { table: q.clone(), dtype })
+            }
+            None => Ok(QEmbedding::Dense(wick_nn::embedding(vocab, hidden, self.vb.clone())?)),
+        }
     }
 
     /// A layer over the quantized tensor `name` (full name) when the source has one, e.g. a

@@ -240,3 +240,26 @@ fn bad_sizes_and_shapes_are_errors() {
     assert!(dequantize_bytes(GgmlDType::Q8_0, &b, &mut out[..31]).is_err());
     assert!(quantize_bytes(GgmlDType::Q4_K, &[0.0; 32]).is_err());
 }
+
+/// Looking rows up in a quantized table gives exactly the rows of the whole table
+/// dequantized, in every block format and the dense ggml types; an id past the table is an
+/// error that names it.
+#[test]
+fn dequantized_rows_equal_rows_of_the_dequantized_table() {
+    let (rows, cols) = (7, 512);
+    let x = Tensor::from_vec(weights(rows, cols, 11), (rows, cols), &Device::Cpu).unwrap();
+    let ids = [6u32, 0, 3, 3, 1];
+    let mut types = ALL_BLOCKS.to_vec();
+    types.retain(|t| !matches!(t, GgmlDType::Q8_1 | GgmlDType::Q8_K));
+    types.extend([GgmlDType::F32, GgmlDType::F16, GgmlDType::BF16]);
+    for t in types {
+        let q = QTensor::quantize(&x, t).unwrap();
+        let all: Vec<f32> = flat(&q.dequantize().unwrap());
+        let got: Vec<f32> = flat(&q.dequantize_rows(&ids).unwrap());
+        let want: Vec<f32> =
+            ids.iter().flat_map(|&i| all[i as usize * cols..][..cols].iter().copied()).collect();
+        assert_eq!(got, want, "{t}");
+        let err = q.dequantize_rows(&[2, 7]).unwrap_err().to_string();
+        assert!(err.contains("id 7") && err.contains("7 rows"), "{t}: {err}");
+    }
+}

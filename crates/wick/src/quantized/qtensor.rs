@@ -188,6 +188,67 @@ impl QTensor {
         bytemuck::try_cast_slice(self.bytes()).map_err(|e| Error::invalid("QTensor", format!("{e:?}")))
     }
 
+    /// Rows `ids` of this (n, k) tensor as an F32 tensor of shape `(ids.len(), k)`: an
+    /// embedding lookup that dequantizes only the rows asked for, so a quantized token table
+    /// stays quantized in memory.
+    ///
+    /// ```
+    /// use wick::quantized::QTensor;
+    /// use wick::gguf::GgmlDType;
+    /// use wick::{Device, Tensor};
+    /// let w = Tensor::randn(0f32, 1.0, (10, 64), &Device::Cpu)?;
+    /// let q = QTensor::quantize(&w, GgmlDType::Q8_0)?;
+    /// let rows = q.dequantize_rows(&[7, 2, 7])?;
+    /// assert_eq!(rows.dims(), &[3, 64]);
+    /// assert!(q.dequantize_rows(&[10]).is_err());
+    /// # Ok::<(), wick::Error>(())
+    /// ```
+    pub fn dequantize_rows(&self, ids: &[u32]) -> Result<Tensor> {
+        let op = "QTensor::dequantize_rows";
+        let (n, k) = match self.shape() {
+            &[n, k] => (n, k),
+            s => return Err(Error::invalid(op, format!("the table must be 2-D (n, k), got {s:?}"))),
+        };
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= n) {
+            return Err(Error::invalid(
+                op,
+                format!("id {bad} is out of range for a table of {n} rows ({self:?})"),
+            ));
+        }
+        let len = ids
+            .len()
+            .checked_mul(k)
+            .ok_or_else(|| Error::overflow(op, format!("{} rows of {k}", ids.len())))?;
+        let mut out = vec![0f32; len];
+        let row_bytes = self.dtype.byte_size(&[k]).map_err(|m| Error::invalid(op, m))?;
+        let bytes = self.bytes();
+        for (&id, dst) in ids.iter().zip(out.chunks_exact_mut(k.max(1))) {
+            let row = &bytes[id as usize * row_bytes..][..row_bytes];
+            match self.dtype {
+                GgmlDType::F32 => {
+                    for (d, c) in dst.iter_mut().zip(row.chunks_exact(4)) {
+                        *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    }
+                }
+                GgmlDType::F16 => {
+                    for (d, c) in dst.iter_mut().zip(row.chunks_exact(2)) {
+                        *d = half::f16::from_le_bytes([c[0], c[1]]).to_f32();
+                    }
+                }
+                GgmlDType::BF16 => {
+                    for (d, c) in dst.iter_mut().zip(row.chunks_exact(2)) {
+                        *d = half::bf16::from_le_bytes([c[0], c[1]]).to_f32();
+                    }
+                }
+                q => with_block!(q, B => {
+                    let blocks: &[B] = bytemuck::try_cast_slice(row).map_err(|e| Error::invalid(op, format!("{e:?}")))?;
+                    B::dequantize_row(blocks, dst)?;
+                }, d => return Err(Error::invalid(op, format!("unsupported type {d}")))),
+            }
+        }
+        Tensor::from_vec(out, (ids.len(), k), &Device::Cpu)
+    }
+
     /// The values as an F32 tensor of the same shape.
     pub fn dequantize(&self) -> Result<Tensor> {
         let n = self.elem_count();
