@@ -99,7 +99,7 @@ fn h2f(h: half::f16) -> f32 {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
 fn pair_words<T: bytemuck::Pod>(pair: &[T; 2]) -> __m512i {
     let b: &[u8] = bytemuck::cast_slice(pair);
-    assert!(b.len() <= 64 && b.len() % 2 == 0);
+    assert!(b.len() <= 64 && b.len().is_multiple_of(2));
     let mask: __mmask32 = (1u32 << (b.len() / 2)) - 1;
     // SAFETY: the mask selects the `b.len() / 2` words of `b` only; masked-off words are
     // neither read nor able to fault.
