@@ -1,9 +1,10 @@
 //! Elementwise ops of two (or three) operands that already share one broadcast shape.
 
+use super::kernels::arith::{self, Arith};
 use super::{with_pair, with_vec, CpuElement, CpuStorage, Map2, PARALLEL_THRESHOLD};
 use crate::dtype::WithDType;
 use crate::layout::coalesce_dims;
-use crate::op::{BinaryOpT, CmpOp};
+use crate::op::{BinaryKind, BinaryOpT, CmpOp};
 use crate::{Error, Layout, Result};
 use rayon::prelude::*;
 
@@ -36,12 +37,58 @@ fn rows(layouts: &[&Layout]) -> Rows {
     Rows { inner, strides: cstrides.iter().map(|s| s[r - 1]).collect(), starts }
 }
 
+/// Where a layout finds element `i` (row-major) when it repeats one contiguous block: at
+/// `start + i % block`. Covers contiguous layouts (`block` = all elements), a row or plane
+/// broadcast along leading dims (`(D,)` or `(N, D)` seen as `(B, N, D)`) and a broadcast scalar
+/// (`block` = 1).
+fn repeated_block(l: &Layout) -> Option<(usize, usize)> {
+    let (dims, strides) = (l.dims(), l.stride());
+    let mut block = 1;
+    let mut p = dims.len();
+    // The longest row-major tail (dims of size 1 have any stride)...
+    while p > 0 && (dims[p - 1] == 1 || strides[p - 1] == block) {
+        block *= dims[p - 1];
+        p -= 1;
+    }
+    // ...repeated by every dim before it.
+    dims[..p].iter().zip(&strides[..p]).all(|(&d, &s)| d == 1 || s == 0).then_some((l.start_offset(), block))
+}
+
 /// `out[i] = f(a[i], b[i])` over two same-shape layouts.
 pub(crate) fn zip_map<T, U>(
     a: &[T],
     al: &Layout,
     b: &[T],
     bl: &Layout,
+    f: impl Fn(T, T) -> U + Copy + Sync + Send,
+) -> Vec<U>
+where
+    T: Copy + Send + Sync,
+    U: Copy + Send + Sync + Default,
+{
+    let seg = move |x: &[T], y: &[T], o: &mut [U]| {
+        for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+            *o = f(x, y);
+        }
+    };
+    let seg_scalar = move |x: &[T], y: T, rhs: bool, o: &mut [U]| {
+        for (o, &x) in o.iter_mut().zip(x) {
+            *o = if rhs { f(x, y) } else { f(y, x) };
+        }
+    };
+    zip_map_with(a, al, b, bl, seg, seg_scalar, f)
+}
+
+/// [`zip_map`] with slice kernels for the runs where both operands are contiguous (`seg`) and
+/// where one is a single value (`seg_scalar(x, y, rhs, out)`: `f(x[i], y)` when `rhs`, else
+/// `f(y, x[i])`); all three must compute the same function.
+pub(crate) fn zip_map_with<T, U>(
+    a: &[T],
+    al: &Layout,
+    b: &[T],
+    bl: &Layout,
+    seg: impl Fn(&[T], &[T], &mut [U]) + Sync + Send,
+    seg_scalar: impl Fn(&[T], T, bool, &mut [U]) + Sync + Send,
     f: impl Fn(T, T) -> U + Sync + Send,
 ) -> Vec<U>
 where
@@ -49,49 +96,52 @@ where
     U: Copy + Send + Sync + Default,
 {
     let n = al.shape().elem_count();
-    if let (Some((a0, a1)), Some((b0, b1))) = (al.contiguous_offsets(), bl.contiguous_offsets()) {
-        let (a, b) = (&a[a0..a1], &b[b0..b1]);
-        // The output is filled piece by piece (no zeroing pass, see `collect_pieces`); each
-        // piece of `a` finds its partner in `b` from its offset inside `a`.
-        let base = a.as_ptr() as usize;
-        let size = std::mem::size_of::<T>().max(1);
-        return super::kernels::collect_pieces(
-            a,
-            2048,
-            PARALLEL_THRESHOLD / 4,
-            n >= PARALLEL_THRESHOLD,
-            |s, d| {
-                let off = (s.as_ptr() as usize - base) / size;
-                for ((o, &x), &y) in d.iter_mut().zip(s).zip(&b[off..off + s.len()]) {
-                    *o = f(x, y);
-                }
-            },
-        );
+    if n == 0 {
+        return Vec::new();
+    }
+    // Fast path: one operand contiguous, the other contiguous too or one block (of at least a
+    // vector's worth) repeated along the leading dims — `x + bias` with a row bias. The output
+    // is filled piece by piece over the contiguous operand (no zeroing pass, see
+    // `collect_pieces`), each piece cut where the other operand's block wraps around.
+    const MIN_BLOCK: usize = 16;
+    if let (Some((a0, ab)), Some((b0, bb))) = (repeated_block(al), repeated_block(bl)) {
+        if (ab == n && bb >= MIN_BLOCK) || (bb == n && ab >= MIN_BLOCK) {
+            let a_drives = ab == n;
+            let (main, other) =
+                if a_drives { (&a[a0..a0 + n], &b[b0..b0 + bb]) } else { (&b[b0..b0 + n], &a[a0..a0 + ab]) };
+            let block = other.len();
+            let base = main.as_ptr() as usize;
+            let size = std::mem::size_of::<T>().max(1);
+            return super::kernels::collect_pieces(
+                main,
+                2048,
+                PARALLEL_THRESHOLD / 4,
+                n >= PARALLEL_THRESHOLD,
+                |s, d| {
+                    let off = (s.as_ptr() as usize - base) / size;
+                    let mut i = 0;
+                    while i < s.len() {
+                        let j = (off + i) % block;
+                        let len = (block - j).min(s.len() - i);
+                        let (x, y, o) = (&s[i..i + len], &other[j..j + len], &mut d[i..i + len]);
+                        if a_drives {
+                            seg(x, y, o)
+                        } else {
+                            seg(y, x, o)
+                        }
+                        i += len;
+                    }
+                },
+            );
+        }
     }
     let mut out = vec![U::default(); n];
-    if n == 0 {
-        return out;
-    }
     let Rows { inner, strides, starts } = rows(&[al, bl]);
     let (sa, sb) = (strides[0], strides[1]);
     let row = |o: &mut [U], ra: usize, rb: usize| match (sa, sb) {
-        (1, 1) => {
-            for ((o, &x), &y) in o.iter_mut().zip(&a[ra..ra + inner]).zip(&b[rb..rb + inner]) {
-                *o = f(x, y);
-            }
-        }
-        (1, 0) => {
-            let y = b[rb];
-            for (o, &x) in o.iter_mut().zip(&a[ra..ra + inner]) {
-                *o = f(x, y);
-            }
-        }
-        (0, 1) => {
-            let x = a[ra];
-            for (o, &y) in o.iter_mut().zip(&b[rb..rb + inner]) {
-                *o = f(x, y);
-            }
-        }
+        (1, 1) => seg(&a[ra..ra + inner], &b[rb..rb + inner], o),
+        (1, 0) => seg_scalar(&a[ra..ra + inner], b[rb], true, o),
+        (0, 1) => seg_scalar(&b[rb..rb + inner], a[ra], false, o),
         _ => {
             for (i, o) in o.iter_mut().enumerate() {
                 *o = f(a[ra + i * sa], b[rb + i * sb]);
@@ -125,6 +175,17 @@ impl<B: BinaryOpT> Map2 for Binary<B> {
     }
 }
 
+/// The vector kernel computing `kind` on f32, if there is one.
+fn arith_of(kind: BinaryKind) -> Option<Arith> {
+    match kind {
+        BinaryKind::Add => Some(Arith::Add),
+        BinaryKind::Sub => Some(Arith::Sub),
+        BinaryKind::Mul => Some(Arith::Mul),
+        BinaryKind::Div => Some(Arith::Div),
+        BinaryKind::Maximum | BinaryKind::Minimum | BinaryKind::Pow => None,
+    }
+}
+
 pub(crate) fn binary_map<B: BinaryOpT>(
     a: &CpuStorage,
     al: &Layout,
@@ -141,6 +202,18 @@ pub(crate) fn binary_map<B: BinaryOpT>(
         if has_zero {
             return Err(Error::invalid("div", format!("integer division by zero ({} divisor)", b.dtype())));
         }
+    }
+    if let (CpuStorage::F32(x), CpuStorage::F32(y), Some(op)) = (a, b, arith_of(B::KIND)) {
+        let out = zip_map_with(
+            x,
+            al,
+            y,
+            bl,
+            |p, q, o| arith::zip(op, p, q, o),
+            |p, q, rhs, o| arith::zip_scalar(op, p, q, rhs, o),
+            |p, q| op.f(p, q),
+        );
+        return Ok(CpuStorage::F32(out.into()));
     }
     Binary::<B>(std::marker::PhantomData).map(a, al, b, bl)
 }

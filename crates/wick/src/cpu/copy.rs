@@ -122,7 +122,7 @@ pub(crate) fn parallel_memcpy<T: Copy + Send + Sync>(dst: &mut [T], src: &[T]) {
 
 /// Copy of a layout whose innermost dim is strided (e.g. a transpose): walks the two innermost
 /// coalesced dims in tiles so that reads and writes both stay in cache.
-fn copy_2d_blocked<T: Copy + Send + Sync>(src: &[T], dst: &mut [T], l: &Layout) {
+fn copy_2d_blocked<T: bytemuck::Pod + Send + Sync>(src: &[T], dst: &mut [T], l: &Layout) {
     let (dims, strides) = coalesce_dims(l.dims(), &[l.stride()]);
     let s = &strides[0];
     let r = dims.len();
@@ -139,6 +139,12 @@ fn copy_2d_blocked<T: Copy + Send + Sync>(src: &[T], dst: &mut [T], l: &Layout) 
     // One band = TILE output rows; bands are independent, so large planes split across threads.
     let band = |base: usize, i0: usize, out: &mut [T]| {
         let i1 = (i0 + TILE).min(rows);
+        // A plain transpose (the output's rows run along the source's contiguous dim) of
+        // 4-byte elements: the register-tile kernel. It refuses (returns false) other sizes.
+        if rs == 1 && super::kernels::transpose::transpose32(&src[base + i0..], cs, out, cols, i1 - i0, cols)
+        {
+            return;
+        }
         for j0 in (0..cols).step_by(TILE) {
             for j in j0..(j0 + TILE).min(cols) {
                 for i in i0..i1 {

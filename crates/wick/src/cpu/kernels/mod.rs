@@ -14,6 +14,7 @@
 //! Kernels see slices only: layouts, dtypes and threads are the business of `cpu/`.
 
 pub(crate) mod activation;
+pub(crate) mod arith;
 pub(crate) mod convert;
 pub(crate) mod gemm_nt;
 pub(crate) mod norm;
@@ -23,6 +24,7 @@ pub(crate) mod scalar_math;
 pub(crate) mod softmax;
 #[cfg(test)]
 pub(crate) mod testing;
+pub(crate) mod transpose;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86;
 
