@@ -36,7 +36,10 @@ fn source_index(idx: &[usize], small: &[usize]) -> usize {
     small.iter().enumerate().fold(0, |acc, (d, &s)| acc * s + if s == 1 { 0 } else { idx[off + d] })
 }
 
-const OPS: [(&str, fn(f64, f64) -> f64); 4] =
+/// An op's scalar reference, in f64.
+type Reference = fn(f64, f64) -> f64;
+
+const OPS: [(&str, Reference); 4] =
     [("add", |a, b| a + b), ("sub", |a, b| a - b), ("mul", |a, b| a * b), ("div", |a, b| a / b)];
 
 fn apply(name: &str, a: &Tensor, b: &Tensor) -> Tensor {
