@@ -149,7 +149,7 @@ impl BlockQ3K {
 }
 
 /// ggml's `get_scale_min_k4` for all 8 sub-blocks: (scales, minimums).
-fn scale_min_k4(q: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
+pub(crate) fn scale_min_k4(q: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
     let sc =
         std::array::from_fn(|j| if j < 4 { q[j] & 63 } else { (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4) });
     let m = std::array::from_fn(|j| if j < 4 { q[j + 4] & 63 } else { (q[j + 4] >> 4) | ((q[j] >> 6) << 4) });

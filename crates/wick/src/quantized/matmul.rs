@@ -5,6 +5,7 @@
 //! thread streams its own slice of the weights; a weight row is dotted with every activation
 //! row while it is in L1 (prefill), and small products stay on the calling thread.
 
+use super::interleaved::{Interleaved, ROWS};
 use super::{with_block, GgmlBlock, QTensor};
 use crate::{DType, Device, Error, Result, Tensor};
 use bytemuck::Zeroable;
@@ -34,13 +35,41 @@ impl QTensor {
         }
         let m = x.elem_count() / k.max(1);
         let xv = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        let out = with_block!(self.dtype(), B => matmul_blocks::<B>(self.blocks::<B>()?, &xv, m, n, k)?,
+        let out = with_block!(self.dtype(), B => match self.interleaved() {
+            Some(iw) => matmul_interleaved::<B>(iw, self.blocks::<B>()?, &xv, m, n, k)?,
+            None => matmul_blocks::<B>(self.blocks::<B>()?, &xv, m, n, k)?,
+        },
         _dense => {
             let w = self.dequantize()?;
             return x.to_dtype(DType::F32)?.reshape((m, k))?.matmul(&w.t()?)?.reshape(out_shape);
         });
         Tensor::from_vec(out, out_shape, &Device::Cpu)
     }
+}
+
+/// `x (m, k) @ wᵀ` by the interleaved kernels for the first `16 · (n / 16)` rows of `w` and
+/// [`matmul_blocks`] for the rest.
+fn matmul_interleaved<B: GgmlBlock>(
+    iw: &Interleaved,
+    w: &[B],
+    x: &[f32],
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<Vec<f32>> {
+    let out_len =
+        m.checked_mul(n).ok_or_else(|| Error::overflow("QTensor::matmul_t", format!("{m}x{n} output")))?;
+    let mut out = vec![0f32; out_len];
+    iw.matmul_into(x, m, k, &mut out, n)?;
+    let done = n / ROWS * ROWS;
+    if done < n {
+        let kb = k / B::BLOCK_SIZE;
+        let tail = matmul_blocks::<B>(&w[done * kb..], x, m, n - done, k)?;
+        for (dst, src) in out.chunks_exact_mut(n).zip(tail.chunks_exact(n - done)) {
+            dst[done..].copy_from_slice(src);
+        }
+    }
+    Ok(out)
 }
 
 /// `x (m, k) @ wᵀ` for `w` the blocks of an (n, k) matrix: (m, n) row-major.

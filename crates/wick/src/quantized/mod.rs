@@ -41,6 +41,7 @@
 //! # Ok::<(), wick::Error>(())
 //! ```
 
+pub(crate) mod interleaved;
 mod iq4;
 mod k_quants;
 mod k_search;
@@ -49,6 +50,8 @@ mod matmul;
 mod qtensor;
 
 pub use iq4::{BlockIQ4NL, BlockIQ4XS};
+#[cfg(test)]
+pub(crate) use k_quants::scale_min_k4;
 pub use k_quants::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 pub use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
 pub use qtensor::QTensor;

@@ -1,10 +1,11 @@
 //! [`QTensor`]: a shape, a ggml type and block bytes, owned or borrowed from a memory map.
 
+use super::interleaved::Interleaved;
 use super::{with_block, GgmlBlock};
 use crate::cpu::SharedBytes;
 use crate::gguf::{GgmlDType, GgufFile};
 use crate::{DType, Device, Error, Result, Tensor};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Bytes owned by a [`QTensor`], stored in `u64`s so every block type (alignment ≤ 4) can
 /// be viewed in place.
@@ -49,6 +50,9 @@ pub struct QTensor {
     start: usize,
     len: usize,
     borrowed: bool,
+    /// The matrix interleaved for the SIMD kernels, made at the first product (shared by
+    /// clones; `None` inside when this CPU or format has no interleaved kernel).
+    interleaved: Arc<OnceLock<Option<Interleaved>>>,
 }
 
 impl std::fmt::Debug for QTensor {
@@ -62,6 +66,12 @@ impl std::fmt::Debug for QTensor {
             if self.borrowed { ", borrowed" } else { "" }
         )
     }
+}
+
+/// False when `WICK_INTERLEAVE=0` asks for ggml's layout (to compare the two).
+fn interleave_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("WICK_INTERLEAVE").map_or(true, |v| v != "0"))
 }
 
 /// Whether a ggml type can live in a [`QTensor`].
@@ -105,10 +115,18 @@ impl QTensor {
         })?;
         let data = &bytes[start..end];
         if (data.as_ptr() as usize).is_multiple_of(alignment(dtype)) {
-            return Ok(QTensor { dtype, shape, owner, start, len, borrowed: true });
+            return Ok(QTensor {
+                dtype,
+                shape,
+                owner,
+                start,
+                len,
+                borrowed: true,
+                interleaved: Arc::default(),
+            });
         }
         let copy: SharedBytes = Arc::new(AlignedBytes::copy_of(data));
-        Ok(QTensor { dtype, shape, owner: copy, start: 0, len, borrowed: false })
+        Ok(QTensor { dtype, shape, owner: copy, start: 0, len, borrowed: false, interleaved: Arc::default() })
     }
 
     /// A tensor over a copy of `bytes`.
@@ -178,6 +196,18 @@ impl QTensor {
     pub fn elem_count(&self) -> usize {
         // `from_shared` checked that the byte size, hence the element count, fits in usize.
         self.shape.iter().product()
+    }
+
+    /// This (n, k) matrix with its rows interleaved 16 at a time, made on first use; `None`
+    /// when it is not 2-D or this CPU or format has no interleaved kernel (or
+    /// `WICK_INTERLEAVE=0`).
+    pub(crate) fn interleaved(&self) -> Option<&Interleaved> {
+        self.interleaved
+            .get_or_init(|| match self.shape() {
+                &[n, k] if interleave_enabled() => Interleaved::new(self.dtype, self.bytes(), n, k),
+                _ => None,
+            })
+            .as_ref()
     }
 
     /// The data as blocks of `B` (which must be this tensor's format).
