@@ -152,8 +152,12 @@ fn qmatmul_workloads(v: &mut Vec<Workload>) -> Result<()> {
     // Decode over a weight larger than the last-level cache (75–142 MB): the rate of a
     // model's matrix-vector products, which stream every weight from memory once per token.
     // Weight made and quantized on the first call only.
-    for dt in [GgmlDType::Q4_0, GgmlDType::Q8_0, GgmlDType::Q4_K, GgmlDType::Q6_K] {
-        let (n, k) = (32768usize, 4096usize);
+    // Also with k = 2048 (a 1.1B Llama's row length) for the same bytes.
+    let shapes = [(32768usize, 4096usize), (65536, 2048)];
+    for (dt, (n, k)) in [GgmlDType::Q4_0, GgmlDType::Q8_0, GgmlDType::Q4_K, GgmlDType::Q6_K]
+        .into_iter()
+        .flat_map(|dt| shapes.map(|s| (dt, s)))
+    {
         let q: OnceCell<QTensor> = OnceCell::new();
         let bytes = (n * k / dt.block_size() * dt.type_size()) as f64;
         let x = randn(&[1, k], DType::F32)?;

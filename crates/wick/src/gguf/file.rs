@@ -17,6 +17,40 @@ pub struct GgufFile {
     bytes: SharedBytes,
     content: Content,
     index: HashMap<String, usize>,
+    /// The same bytes as a file map, when [`GgufFile::open`] mapped them.
+    map: Option<Arc<MappedFile>>,
+}
+
+/// A read-only memory map of a file.
+pub(crate) struct MappedFile(memmap2::Mmap);
+
+impl AsRef<[u8]> for MappedFile {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl MappedFile {
+    /// Drops this process's mapping of the whole pages inside bytes `start..start + len`, so
+    /// they stop counting in its resident memory (a copy of them is in use instead). The bytes
+    /// stay readable: a later read maps them again from the page cache.
+    pub(crate) fn release(&self, start: usize, len: usize) {
+        const PAGE: usize = 4096;
+        let (from, to) = (start.next_multiple_of(PAGE), start.saturating_add(len) / PAGE * PAGE);
+        if from >= to || to > self.0.len() {
+            return;
+        }
+        #[cfg(unix)]
+        {
+            // SAFETY: the map is read-only and file-backed: dropping pages discards no data,
+            // and later reads fault them back in with the file's contents, so every `&[u8]`
+            // into the map stays valid and unchanged. The range is inside the map (checked)
+            // and page-aligned relative to the map's page-aligned start. Failure (say, larger
+            // pages) only means the pages stay resident.
+            let _ =
+                unsafe { self.0.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from) };
+        }
+    }
 }
 
 impl std::fmt::Debug for GgufFile {
@@ -41,14 +75,17 @@ impl GgufFile {
         // mapped (truncation would turn reads into SIGBUS); that is outside our control and
         // the usual caveat of `memmap2`.
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        Self::from_bytes(Arc::new(mmap)).with_context(|| path.display())
+        let map = Arc::new(MappedFile(mmap));
+        let mut f = Self::from_bytes(map.clone()).with_context(|| path.display())?;
+        f.map = Some(map);
+        Ok(f)
     }
 
     /// Validates an in-memory file image (a `Vec<u8>`, a map) with [`Content::read`].
     pub fn from_bytes(bytes: SharedBytes) -> Result<Self> {
         let content = Content::read((*bytes).as_ref())?;
         let index = content.tensor_infos.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
-        Ok(GgufFile { bytes, content, index })
+        Ok(GgufFile { bytes, content, index, map: None })
     }
 
     /// The parsed metadata and tensor infos.
@@ -134,6 +171,11 @@ impl GgufFile {
         let info = self.tensor_info(name)?;
         let (start, data) = self.data(info)?;
         Ok((info.dtype, info.shape.clone(), self.bytes.clone(), start, data.len()))
+    }
+
+    /// The file map behind the bytes, when the file was opened (not given as bytes).
+    pub(crate) fn map(&self) -> Option<&Arc<MappedFile>> {
+        self.map.as_ref()
     }
 
     /// The wick dtype [`GgufFile::tensor`] returns for tensor `name`: its own for F32, F16,

@@ -47,6 +47,7 @@ mod value;
 mod write;
 
 pub use file::GgufFile;
+pub(crate) use file::MappedFile;
 pub use ggml_dtype::GgmlDType;
 pub use value::{Array, FromValue, Value, ValueType};
 pub use write::{write, write_to, TensorData};

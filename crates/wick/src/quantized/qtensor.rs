@@ -3,6 +3,7 @@
 use super::interleaved::Interleaved;
 use super::{with_block, GgmlBlock};
 use crate::cpu::SharedBytes;
+use crate::gguf::MappedFile;
 use crate::gguf::{GgmlDType, GgufFile};
 use crate::{DType, Device, Error, Result, Tensor};
 use std::sync::{Arc, OnceLock};
@@ -53,6 +54,8 @@ pub struct QTensor {
     /// The matrix interleaved for the SIMD kernels, made at the first product (shared by
     /// clones; `None` inside when this CPU or format has no interleaved kernel).
     interleaved: Arc<OnceLock<Option<Interleaved>>>,
+    /// The file map the bytes are borrowed from, whose pages are released once interleaved.
+    map: Option<Arc<MappedFile>>,
 }
 
 impl std::fmt::Debug for QTensor {
@@ -123,10 +126,20 @@ impl QTensor {
                 len,
                 borrowed: true,
                 interleaved: Arc::default(),
+                map: None,
             });
         }
         let copy: SharedBytes = Arc::new(AlignedBytes::copy_of(data));
-        Ok(QTensor { dtype, shape, owner: copy, start: 0, len, borrowed: false, interleaved: Arc::default() })
+        Ok(QTensor {
+            dtype,
+            shape,
+            owner: copy,
+            start: 0,
+            len,
+            borrowed: false,
+            interleaved: Arc::default(),
+            map: None,
+        })
     }
 
     /// A tensor over a copy of `bytes`.
@@ -141,8 +154,12 @@ impl QTensor {
     /// GGUF's data alignment guarantees for every block type).
     pub fn from_gguf(file: &GgufFile, name: &str) -> Result<Self> {
         let (dtype, shape, owner, start, len) = file.qtensor_shared(name)?;
-        Self::from_shared(dtype, shape, owner, start, len)
-            .map_err(|e| e.context(format!("gguf tensor {name:?}")))
+        let mut t = Self::from_shared(dtype, shape, owner, start, len)
+            .map_err(|e| e.context(format!("gguf tensor {name:?}")))?;
+        if t.borrowed {
+            t.map = file.map().cloned();
+        }
+        Ok(t)
     }
 
     /// Quantizes a float tensor (its innermost dim must be a multiple of the block size).
@@ -203,9 +220,16 @@ impl QTensor {
     /// `WICK_INTERLEAVE=0`).
     pub(crate) fn interleaved(&self) -> Option<&Interleaved> {
         self.interleaved
-            .get_or_init(|| match self.shape() {
-                &[n, k] if interleave_enabled() => Interleaved::new(self.dtype, self.bytes(), n, k),
-                _ => None,
+            .get_or_init(|| {
+                let iw = match self.shape() {
+                    &[n, k] if interleave_enabled() => Interleaved::new(self.dtype, self.bytes(), n, k),
+                    _ => None,
+                };
+                // The copy is what the products read from now on: keep memory at one copy.
+                if let (Some(_), Some(map)) = (&iw, &self.map) {
+                    map.release(self.start, self.len);
+                }
+                iw
             })
             .as_ref()
     }
