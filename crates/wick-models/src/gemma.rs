@@ -351,17 +351,20 @@ impl Gemma {
 
 impl CausalLm for Gemma {
     fn forward(&self, input_ids: &Tensor, cache: &mut Cache, all_positions: bool) -> Result<Tensor> {
-        llm::check_input("Gemma::forward", input_ids, cache, self.cfg.max_position_embeddings)?;
-        let mut x = self.embed.forward(input_ids)?.affine(self.embed_scale, 0.0)?;
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x, &self.rope, cache.layer(i)?)?;
-        }
-        let x = self.norm.forward(&llm::last_unless_all(&x, all_positions)?)?;
-        let mut logits = self.lm_head.forward(&x)?;
-        if let Some(cap) = self.cfg.final_logit_softcapping.filter(|_| self.cfg.is_gemma2()) {
-            logits = softcap(&logits, cap)?;
-        }
-        llm::finish_logits(logits, all_positions)
+        // One hop onto wick's pool for the whole pass instead of one per parallel op.
+        wick::run_in_pool(|| {
+            llm::check_input("Gemma::forward", input_ids, cache, self.cfg.max_position_embeddings)?;
+            let mut x = self.embed.forward(input_ids)?.affine(self.embed_scale, 0.0)?;
+            for (i, layer) in self.layers.iter().enumerate() {
+                x = layer.forward(&x, &self.rope, cache.layer(i)?)?;
+            }
+            let x = self.norm.forward(&llm::last_unless_all(&x, all_positions)?)?;
+            let mut logits = self.lm_head.forward(&x)?;
+            if let Some(cap) = self.cfg.final_logit_softcapping.filter(|_| self.cfg.is_gemma2()) {
+                logits = softcap(&logits, cap)?;
+            }
+            llm::finish_logits(logits, all_positions)
+        })
     }
 
     fn new_cache(&self) -> Cache {

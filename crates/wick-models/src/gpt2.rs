@@ -165,14 +165,17 @@ impl Gpt2 {
 
 impl CausalLm for Gpt2 {
     fn forward(&self, input_ids: &Tensor, cache: &mut Cache, all_positions: bool) -> Result<Tensor> {
-        let (_, t) = llm::check_input("Gpt2::forward", input_ids, cache, self.cfg.n_positions)?;
-        let pos = self.wpe.narrow(0, cache.len(), t)?;
-        let mut x = self.wte.forward(input_ids)?.add(&pos)?;
-        for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward(&x, cache.layer(i)?)?;
-        }
-        let x = self.ln_f.forward(&llm::last_unless_all(&x, all_positions)?)?;
-        llm::finish_logits(self.lm_head.forward(&x)?, all_positions)
+        // One hop onto wick's pool for the whole pass instead of one per parallel op.
+        wick::run_in_pool(|| {
+            let (_, t) = llm::check_input("Gpt2::forward", input_ids, cache, self.cfg.n_positions)?;
+            let pos = self.wpe.narrow(0, cache.len(), t)?;
+            let mut x = self.wte.forward(input_ids)?.add(&pos)?;
+            for (i, block) in self.blocks.iter().enumerate() {
+                x = block.forward(&x, cache.layer(i)?)?;
+            }
+            let x = self.ln_f.forward(&llm::last_unless_all(&x, all_positions)?)?;
+            llm::finish_logits(self.lm_head.forward(&x)?, all_positions)
+        })
     }
 
     fn new_cache(&self) -> Cache {

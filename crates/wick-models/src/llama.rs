@@ -433,13 +433,16 @@ impl Llama {
 
 impl CausalLm for Llama {
     fn forward(&self, input_ids: &Tensor, cache: &mut Cache, all_positions: bool) -> Result<Tensor> {
-        llm::check_input("Llama::forward", input_ids, cache, self.cfg.max_position_embeddings)?;
-        let mut x = self.embed.forward(input_ids)?;
-        for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x, &self.rope, cache.layer(i)?)?;
-        }
-        let x = self.norm.forward(&llm::last_unless_all(&x, all_positions)?)?;
-        llm::finish_logits(self.lm_head.forward(&x)?, all_positions)
+        // One hop onto wick's pool for the whole pass instead of one per parallel op.
+        wick::run_in_pool(|| {
+            llm::check_input("Llama::forward", input_ids, cache, self.cfg.max_position_embeddings)?;
+            let mut x = self.embed.forward(input_ids)?;
+            for (i, layer) in self.layers.iter().enumerate() {
+                x = layer.forward(&x, &self.rope, cache.layer(i)?)?;
+            }
+            let x = self.norm.forward(&llm::last_unless_all(&x, all_positions)?)?;
+            llm::finish_logits(self.lm_head.forward(&x)?, all_positions)
+        })
     }
 
     fn new_cache(&self) -> Cache {

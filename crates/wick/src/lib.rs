@@ -39,7 +39,7 @@ mod var;
 
 pub use backend::{BackendStorage, Storage};
 pub use backprop::GradStore;
-pub use device::{num_threads, set_num_threads, Device};
+pub use device::{num_threads, run_in_pool, set_num_threads, Device};
 pub use dtype::{DType, FloatDType, WithDType};
 pub use error::{Context, Error, Result};
 pub use layout::{Layout, StridedBlocks, StridedIndex};
