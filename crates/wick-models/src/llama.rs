@@ -290,9 +290,10 @@ impl Attention {
     fn forward(&self, x: &Tensor, rope: &RotaryEmbedding, cache: &mut wick_nn::KvCache) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let offset = cache.current_len();
-        let q = llm::split_heads(&self.q.forward(x)?, b, t, self.heads, self.head_dim)?;
-        let k = llm::split_heads(&self.k.forward(x)?, b, t, self.kv_heads, self.head_dim)?;
-        let v = llm::split_heads(&self.v.forward(x)?, b, t, self.kv_heads, self.head_dim)?;
+        let qkv = QLinear::forward_many(&[&self.q, &self.k, &self.v], x)?;
+        let q = llm::split_heads(&qkv[0], b, t, self.heads, self.head_dim)?;
+        let k = llm::split_heads(&qkv[1], b, t, self.kv_heads, self.head_dim)?;
+        let v = llm::split_heads(&qkv[2], b, t, self.kv_heads, self.head_dim)?;
         let (q, k) = rope.apply(&q, &k, offset)?;
         let (k, v) = cache.append(&k, &v)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
@@ -325,8 +326,8 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let g = self.act.forward(&self.gate.forward(x)?)?;
-        self.down.forward(&g.mul(&self.up.forward(x)?)?)
+        let gu = QLinear::forward_many(&[&self.gate, &self.up], x)?;
+        self.down.forward(&self.act.forward(&gu[0])?.mul(&gu[1])?)
     }
 }
 

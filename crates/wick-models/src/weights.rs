@@ -72,6 +72,39 @@ impl QLinear {
     }
 }
 
+impl QLinear {
+    /// Each layer of `layers` applied to the same `x`: one fused pass when all are quantized
+    /// (the input quantized once; see `QTensor::matmul_t_many`), one by one otherwise.
+    pub fn forward_many(layers: &[&QLinear], x: &Tensor) -> Result<Vec<Tensor>> {
+        let weights: Option<Vec<&QTensor>> = layers
+            .iter()
+            .map(|l| match l {
+                QLinear::Quantized { weight, .. } => Some(weight.as_ref()),
+                QLinear::Dense(_) => None,
+            })
+            .collect();
+        let Some(weights) = weights else {
+            return layers.iter().map(|l| l.forward(x)).collect();
+        };
+        let ys = QTensor::matmul_t_many(&weights, x)?;
+        layers
+            .iter()
+            .zip(ys)
+            .map(|(l, y)| {
+                let y = match l {
+                    QLinear::Quantized { bias: Some(b), .. } => y.add(b)?,
+                    _ => y,
+                };
+                if x.dtype() == DType::F32 {
+                    Ok(y)
+                } else {
+                    y.to_dtype(x.dtype())
+                }
+            })
+            .collect()
+    }
+}
+
 impl Module for QLinear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {

@@ -191,6 +191,44 @@ fn matmul_keeps_batch_dims_and_handles_dense_weights() {
     }
 }
 
+/// `matmul_t_many` against `matmul_t` one weight at a time: the same activation quantization
+/// and kernels, so equal bit for bit; sizes large enough for the parallel paths, one and
+/// several activation rows, a weight whose rows are not a multiple of 16 (no fusion) and
+/// mixed formats (no fusion).
+#[test]
+fn fused_products_equal_separate_ones() {
+    let k = 512;
+    let ws: Vec<Tensor> = [256usize, 128, 64, 40]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| Tensor::from_vec(weights(n, k, 20 + i as u64), (n, k), &Device::Cpu).unwrap())
+        .collect();
+    for t in [GgmlDType::Q4_0, GgmlDType::Q8_0, GgmlDType::Q4_K, GgmlDType::Q5_0] {
+        let qs: Vec<QTensor> = ws.iter().map(|w| QTensor::quantize(w, t).unwrap()).collect();
+        let mixed = QTensor::quantize(&ws[2], GgmlDType::Q6_K).unwrap();
+        for m in [1usize, 3] {
+            let x = Tensor::randn(0f32, 1.0, (1, m, k), &Device::Cpu).unwrap();
+            for set in [vec![&qs[0], &qs[1], &qs[2]], vec![&qs[0], &qs[3]], vec![&qs[1], &mixed]] {
+                let fused = QTensor::matmul_t_many(&set, &x).unwrap();
+                assert_eq!(fused.len(), set.len());
+                for (q, y) in set.iter().zip(&fused) {
+                    let want = q.matmul_t(&x).unwrap();
+                    assert_eq!(y.dims(), want.dims(), "{t} m={m}");
+                    let (got, want) = (flat::<f32>(y), flat::<f32>(&want));
+                    assert!(
+                        got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{t} m={m} {:?}",
+                        q.shape()
+                    );
+                }
+            }
+        }
+    }
+    let q = QTensor::quantize(&ws[1], GgmlDType::Q4_0).unwrap();
+    assert!(QTensor::matmul_t_many(&[&q], &Tensor::zeros((1, 256), wick::DType::F32, &Device::Cpu).unwrap())
+        .is_err());
+}
+
 #[test]
 fn from_gguf_borrows_the_map_and_reads_the_same_values() {
     let w = Tensor::from_vec(weights(4, 256, 11), (4, 256), &Device::Cpu).unwrap();
@@ -214,9 +252,23 @@ fn from_gguf_borrows_the_map_and_reads_the_same_values() {
         let want = QTensor::from_bytes(*t, vec![4, 256], bytes).unwrap().dequantize().unwrap();
         assert_eq!(flat::<f32>(&q.dequantize().unwrap()), flat::<f32>(&want));
     }
+    // A matrix of 16+ rows is interleaved at its first product and its pages of the map are
+    // released: the bytes must still read the same afterwards.
+    let w = Tensor::from_vec(weights(64, 2048, 12), (64, 2048), &Device::Cpu).unwrap();
+    let q8 = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
+    let big = TensorData::Raw { dtype: GgmlDType::Q8_0, shape: vec![64, 2048], bytes: q8.bytes() };
+    let path2 = std::env::temp_dir().join(format!("wick_quant_big_{}.gguf", std::process::id()));
+    gguf::write(&path2, &[], &[("big", big)]).unwrap();
+    let file2 = GgufFile::open(&path2).unwrap();
+    let q = QTensor::from_gguf(&file2, "big").unwrap();
+    let x = Tensor::randn(0f32, 1.0, (2, 2048), &Device::Cpu).unwrap();
+    assert_eq!(flat::<f32>(&q.matmul_t(&x).unwrap()), flat::<f32>(&q8.matmul_t(&x).unwrap()));
+    assert_eq!(q.bytes(), q8.bytes());
+    assert_eq!(flat::<f32>(&q.matmul_t(&x).unwrap()), flat::<f32>(&q8.matmul_t(&x).unwrap()));
     assert!(QTensor::from_gguf(&file, "nope").is_err());
-    drop(file);
+    drop((file, file2, q));
     std::fs::remove_file(&path).ok();
+    std::fs::remove_file(&path2).ok();
 }
 
 #[test]

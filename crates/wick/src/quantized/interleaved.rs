@@ -173,22 +173,49 @@ impl Interleaved {
         out: &mut [f32],
         ldo: usize,
     ) -> Result<()> {
-        match self {
-            Interleaved::Q4_0(u) => {
-                let (act, kb) = (Q8Rows::new(x, m, k)?, k / 32);
-                run_groups(u, kb, m, out, ldo, |w, o, l| {
+        Self::matmul_many(&[self], x, m, k, &mut [(out, ldo)])
+    }
+
+    /// [`Interleaved::matmul_into`] for several matrices of one format and row length `k`
+    /// against the same `x` (a layer's q, k and v products): `x` is quantized once and, for one
+    /// activation row, all matrices' rows share one parallel pass. `outs[i]` is part `i`'s
+    /// output and its row stride.
+    pub(crate) fn matmul_many(
+        parts: &[&Interleaved],
+        x: &[f32],
+        m: usize,
+        k: usize,
+        outs: &mut [(&mut [f32], usize)],
+    ) -> Result<()> {
+        let mixed = || Error::invalid("QTensor::matmul_t_many", "the weights are of different formats");
+        macro_rules! units {
+            ($v:ident) => {
+                parts
+                    .iter()
+                    .map(|p| match p {
+                        Interleaved::$v(u) => Ok(u.as_slice()),
+                        _ => Err(mixed()),
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            };
+        }
+        match parts.first() {
+            None => {}
+            Some(Interleaved::Q4_0(_)) => {
+                let (units, act, kb) = (units!(Q4_0), Q8Rows::new(x, m, k)?, k / 32);
+                run_groups(&units, kb, m, outs, |w, o, l| {
                     kern::gemm_q4_0x16(w, kb, &act.q, &act.d, &act.s, o, l)
                 })
             }
-            Interleaved::Q8_0(u) => {
-                let (act, kb) = (Q8Rows::new(x, m, k)?, k / 32);
-                run_groups(u, kb, m, out, ldo, |w, o, l| {
+            Some(Interleaved::Q8_0(_)) => {
+                let (units, act, kb) = (units!(Q8_0), Q8Rows::new(x, m, k)?, k / 32);
+                run_groups(&units, kb, m, outs, |w, o, l| {
                     kern::gemm_q8_0x16(w, kb, &act.q, &act.d, &act.s, o, l)
                 })
             }
-            Interleaved::Q4K(u) => {
-                let (act, kb) = (Q8KRows::new(x, m, k)?, k / QK_K);
-                run_groups(u, kb, m, out, ldo, |w, o, l| kern::gemm_q4kx16(w, kb, &act.q, &act.pairs, o, l))
+            Some(Interleaved::Q4K(_)) => {
+                let (units, act, kb) = (units!(Q4K), Q8KRows::new(x, m, k)?, k / QK_K);
+                run_groups(&units, kb, m, outs, |w, o, l| kern::gemm_q4kx16(w, kb, &act.q, &act.pairs, o, l))
             }
         }
         Ok(())
@@ -198,53 +225,57 @@ impl Interleaved {
 /// Products with fewer multiply-adds than this run on the calling thread.
 const SMALL: usize = 1 << 17;
 
-/// Runs `gemm(units, out, ldo)` over the groups of `units` (kb units each), split over
-/// wick's threads by groups. With one activation row the tasks write straight into `out`;
-/// with several each fills its own (m, 16·groups) buffer, copied into place after.
+/// Runs `gemm(units, out, ldo)` over the groups (kb units each) of every part, writing part
+/// `i` into `outs[i]`, split over wick's threads by groups. With one activation row all parts'
+/// tasks go in one parallel pass and write straight into the outputs; with several, each task
+/// fills its own (m, 16·groups) buffer, copied into place after.
 fn run_groups<U: Sync>(
-    units: &[U],
+    parts: &[&[U]],
     kb: usize,
     m: usize,
-    out: &mut [f32],
-    ldo: usize,
+    outs: &mut [(&mut [f32], usize)],
     gemm: impl Fn(&[U], &mut [f32], usize) + Sync,
 ) {
     if kb == 0 || m == 0 {
         return;
     }
-    let groups = units.len() / kb;
+    let groups: usize = parts.iter().map(|u| u.len() / kb).sum();
     let macs = (m as u128) * (groups * ROWS * kb * 32) as u128;
     let threads = crate::num_threads().max(1);
     if macs < SMALL as u128 || threads == 1 || groups == 1 {
-        gemm(units, out, ldo);
+        for (units, (out, ldo)) in parts.iter().zip(outs.iter_mut()) {
+            gemm(units, out, *ldo);
+        }
         return;
     }
     // A few tasks per thread so a slow thread does not hold the others up.
     let per_task = groups.div_ceil(threads * 4).max(1);
     if m == 1 {
-        let cols = &mut out[..groups * ROWS];
-        crate::device::install(|| {
-            cols.par_chunks_mut(per_task * ROWS)
-                .zip(units.par_chunks(per_task * kb))
-                .for_each(|(o, w)| gemm(w, o, ROWS * per_task))
-        });
+        let mut tasks: Vec<(&[U], &mut [f32])> = Vec::new();
+        for (units, (out, _)) in parts.iter().zip(outs.iter_mut()) {
+            let cols = units.len() / kb * ROWS;
+            tasks.extend(units.chunks(per_task * kb).zip(out[..cols].chunks_mut(per_task * ROWS)));
+        }
+        crate::device::install(|| tasks.into_par_iter().for_each(|(w, o)| gemm(w, o, ROWS * per_task)));
         return;
     }
-    let parts: Vec<Vec<f32>> = crate::device::install(|| {
-        units
-            .par_chunks(per_task * kb)
-            .map(|w| {
-                let cols = w.len() / kb * ROWS;
-                let mut o = vec![0f32; m * cols];
-                gemm(w, &mut o, cols);
-                o
-            })
-            .collect()
-    });
-    for (t, part) in parts.iter().enumerate() {
-        let cols = part.len() / m;
-        for (i, row) in part.chunks_exact(cols).enumerate() {
-            out[i * ldo + t * per_task * ROWS..][..cols].copy_from_slice(row);
+    for (units, (out, ldo)) in parts.iter().zip(outs.iter_mut()) {
+        let parts: Vec<Vec<f32>> = crate::device::install(|| {
+            units
+                .par_chunks(per_task * kb)
+                .map(|w| {
+                    let cols = w.len() / kb * ROWS;
+                    let mut o = vec![0f32; m * cols];
+                    gemm(w, &mut o, cols);
+                    o
+                })
+                .collect()
+        });
+        for (t, part) in parts.iter().enumerate() {
+            let cols = part.len() / m;
+            for (i, row) in part.chunks_exact(cols).enumerate() {
+                out[i * *ldo + t * per_task * ROWS..][..cols].copy_from_slice(row);
+            }
         }
     }
 }

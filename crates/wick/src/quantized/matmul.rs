@@ -47,6 +47,73 @@ impl QTensor {
     }
 }
 
+impl QTensor {
+    /// `x @ wᵀ` for each of `weights` (each (nᵢ, k)) against the same `x` of shape (…, k):
+    /// shapes (…, nᵢ), F32. Where every weight is interleaved in one format (see
+    /// [`QTensor::matmul_t`]), `x` is quantized once and, for a single activation row (decode),
+    /// all products share one parallel pass; otherwise the products run one by one.
+    ///
+    /// ```
+    /// use wick::quantized::QTensor;
+    /// use wick::gguf::GgmlDType;
+    /// use wick::{Device, Tensor};
+    /// let q = QTensor::quantize(&Tensor::randn(0f32, 1.0, (64, 256), &Device::Cpu)?, GgmlDType::Q4_0)?;
+    /// let k = QTensor::quantize(&Tensor::randn(0f32, 1.0, (32, 256), &Device::Cpu)?, GgmlDType::Q4_0)?;
+    /// let x = Tensor::randn(0f32, 1.0, (1, 256), &Device::Cpu)?;
+    /// let ys = QTensor::matmul_t_many(&[&q, &k], &x)?;
+    /// assert_eq!((ys[0].dims(), ys[1].dims()), (&[1usize, 64][..], &[1usize, 32][..]));
+    /// # Ok::<(), wick::Error>(())
+    /// ```
+    pub fn matmul_t_many(weights: &[&QTensor], x: &Tensor) -> Result<Vec<Tensor>> {
+        let op = "QTensor::matmul_t_many";
+        let fused = || -> Option<(Vec<&Interleaved>, Vec<usize>, usize)> {
+            let k = *weights.first()?.shape().get(1)?;
+            let dtype = weights.first()?.dtype();
+            let mut parts = Vec::with_capacity(weights.len());
+            let mut ns = Vec::with_capacity(weights.len());
+            for w in weights {
+                match w.shape() {
+                    &[n, kk] if kk == k && w.dtype() == dtype && n % ROWS == 0 => {
+                        parts.push(w.interleaved()?);
+                        ns.push(n);
+                    }
+                    _ => return None,
+                }
+            }
+            Some((parts, ns, k))
+        };
+        let Some((parts, ns, k)) = fused() else {
+            return weights.iter().map(|w| w.matmul_t(x)).collect();
+        };
+        let xd = x.dims();
+        if xd.last() != Some(&k) {
+            return Err(Error::invalid(op, format!("input {xd:?} does not end in k = {k}")));
+        }
+        let m = x.elem_count() / k.max(1);
+        let xv = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut bufs = ns
+            .iter()
+            .map(|&n| {
+                let len = m.checked_mul(n).ok_or_else(|| Error::overflow(op, format!("{m}x{n} output")))?;
+                Ok(vec![0f32; len])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut outs: Vec<(&mut [f32], usize)> =
+            bufs.iter_mut().zip(&ns).map(|(b, &n)| (b.as_mut_slice(), n)).collect();
+        Interleaved::matmul_many(&parts, &xv, m, k, &mut outs)?;
+        bufs.into_iter()
+            .zip(&ns)
+            .map(|(b, &n)| {
+                let mut shape = xd.to_vec();
+                if let Some(last) = shape.last_mut() {
+                    *last = n;
+                }
+                Tensor::from_vec(b, shape, &Device::Cpu)
+            })
+            .collect()
+    }
+}
+
 /// `x (m, k) @ wᵀ` by the interleaved kernels for the first `16 · (n / 16)` rows of `w` and
 /// [`matmul_blocks`] for the rest.
 fn matmul_interleaved<B: GgmlBlock>(
