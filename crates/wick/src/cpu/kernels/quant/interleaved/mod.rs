@@ -63,7 +63,6 @@ mod tests {
     use crate::device::Xoshiro256;
     use crate::quantized::interleaved::{interleave_rows, Interleave, ROWS};
     use crate::quantized::{BlockQ4K, BlockQ4_0, GgmlBlock};
-    use bytemuck::Zeroable;
 
     /// N(0, scale²) values with an outlier of 30·scale every 16th and some zero stretches.
     fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {

@@ -16,6 +16,7 @@ fn each_pair(groups: usize, m: usize, mut f: impl FnMut(usize, usize)) {
 
 /// 32-element formats: `level(unit, r, e)` is the unsigned level of element `e` of row `r`,
 /// `off` what it is offset by.
+#[allow(clippy::too_many_arguments)]
 fn gemm_legacy<U>(
     w: &[U],
     kb: usize,
