@@ -243,7 +243,7 @@ fn check_tensors(file: &GgufFile, cfg: &Config) -> Result<()> {
 }
 
 /// The model's weights in a GGUF file: dense tensors (and dequantized copies of quantized
-/// embeddings and norms) in a [`VarBuilder`] of `dtype`, quantized matrices as [`QTensor`]s
+/// norms) in a [`VarBuilder`] of `dtype`, quantized matrices and token tables as [`QTensor`]s
 /// borrowing the file's memory map. Names are checkpoint names ([`checkpoint_name`]).
 /// With `opts.quantize`, dense matrices are quantized while loading.
 pub fn weights(file: &GgufFile, opts: &LoadOptions) -> Result<Weights> {
@@ -262,11 +262,14 @@ fn weights_named(
         let ctx = |e: Error| e.context(format!("gguf tensor {:?}", info.name));
         if info.dtype.is_quantized() {
             let q = QTensor::from_gguf(file, &info.name)?;
-            // Projections stay quantized; anything read as a plain tensor (the embedding
-            // table, a norm) gets a dequantized copy too.
-            // (Phi-3's fused matrices are split as dense tensors.)
+            // Projections stay quantized, and so does the token table (looked up row by row
+            // through `Weights::embedding`: a dense copy would cost 4 bytes a value and the
+            // load time to make it); anything else read as a plain tensor (a norm) gets a
+            // dequantized copy too. (Phi-3's fused matrices are split as dense tensors.)
             let fused = name.ends_with("qkv_proj.weight") || name.ends_with("gate_up_proj.weight");
-            let matrix = (name.ends_with("_proj.weight") && !fused) || name == "lm_head.weight";
+            let matrix = (name.ends_with("_proj.weight") && !fused)
+                || name == "lm_head.weight"
+                || name == "model.embed_tokens.weight";
             if !matrix {
                 dense.insert(name.clone(), q.dequantize().map_err(ctx)?);
             }

@@ -127,7 +127,8 @@ pub(crate) fn interleave_rows<B: Interleave>(w: &[B], kb: usize) -> Vec<B::Unit>
         return Vec::new();
     }
     let groups = w.len() / kb / ROWS;
-    let mut units = vec![B::Unit::zeroed(); groups * kb];
+    // Zeroed by the allocator (fresh pages), not by copying a zero unit into every slot.
+    let mut units: Vec<B::Unit> = bytemuck::zeroed_vec(groups * kb);
     let fill = |(g, dst): (usize, &mut [B::Unit])| {
         for (j, u) in dst.iter_mut().enumerate() {
             *u = B::interleave(std::array::from_fn(|r| &w[(ROWS * g + r) * kb + j]));
