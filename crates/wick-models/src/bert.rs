@@ -423,15 +423,18 @@ impl BertModel {
             expected: 2,
             shape: input_ids.shape().clone(),
         })?;
-        let mask = match attention_mask {
-            Some(m) => self.additive_mask(m, b, t)?,
-            None => None,
-        };
-        let mut x = self.embeddings.forward(input_ids, token_type_ids)?;
-        for layer in &self.layers {
-            x = layer.forward(&x, b, t, mask.as_ref())?;
-        }
-        x.reshape((b, t, self.hidden_size))
+        // One hop onto wick's pool for the whole pass instead of one per parallel op.
+        wick::run_in_pool(|| {
+            let mask = match attention_mask {
+                Some(m) => self.additive_mask(m, b, t)?,
+                None => None,
+            };
+            let mut x = self.embeddings.forward(input_ids, token_type_ids)?;
+            for layer in &self.layers {
+                x = layer.forward(&x, b, t, mask.as_ref())?;
+            }
+            x.reshape((b, t, self.hidden_size))
+        })
     }
 
     /// `(batch, 1, 1, seq)` additive mask (0 for tokens, the dtype's lowest value for padding),
