@@ -204,19 +204,21 @@ impl Interleaved {
             None => {}
             Some(Interleaved::Q4_0(_)) => {
                 let (units, act, kb) = (units!(Q4_0), Q8Rows::new(x, m, k)?, k / 32);
-                run_groups(&units, kb, m, outs, |w, o, l| {
+                run_groups(&units, kb, k, m, outs, |w, o, l| {
                     kern::gemm_q4_0x16(w, kb, &act.q, &act.d, &act.s, o, l)
                 })
             }
             Some(Interleaved::Q8_0(_)) => {
                 let (units, act, kb) = (units!(Q8_0), Q8Rows::new(x, m, k)?, k / 32);
-                run_groups(&units, kb, m, outs, |w, o, l| {
+                run_groups(&units, kb, k, m, outs, |w, o, l| {
                     kern::gemm_q8_0x16(w, kb, &act.q, &act.d, &act.s, o, l)
                 })
             }
             Some(Interleaved::Q4K(_)) => {
                 let (units, act, kb) = (units!(Q4K), Q8KRows::new(x, m, k)?, k / QK_K);
-                run_groups(&units, kb, m, outs, |w, o, l| kern::gemm_q4kx16(w, kb, &act.q, &act.pairs, o, l))
+                run_groups(&units, kb, k, m, outs, |w, o, l| {
+                    kern::gemm_q4kx16(w, kb, &act.q, &act.pairs, o, l)
+                })
             }
         }
         Ok(())
@@ -226,13 +228,14 @@ impl Interleaved {
 /// Products with fewer multiply-adds than this run on the calling thread.
 const SMALL: usize = 1 << 17;
 
-/// Runs `gemm(units, out, ldo)` over the groups (kb units each) of every part, writing part
-/// `i` into `outs[i]`, split over wick's threads by groups. With one activation row all parts'
-/// tasks go in one parallel pass and write straight into the outputs; with several, each task
-/// fills its own (m, 16·groups) buffer, copied into place after.
+/// Runs `gemm(units, out, ldo)` over the groups (kb units, k elements a row) of every part,
+/// writing part `i` into `outs[i]`, split over wick's threads by groups. With one activation
+/// row all parts' tasks go in one parallel pass and write straight into the outputs; with
+/// several, each task fills its own (m, 16·groups) buffer, copied into place after.
 fn run_groups<U: Sync>(
     parts: &[&[U]],
     kb: usize,
+    k: usize,
     m: usize,
     outs: &mut [(&mut [f32], usize)],
     gemm: impl Fn(&[U], &mut [f32], usize) + Sync,
@@ -241,7 +244,7 @@ fn run_groups<U: Sync>(
         return;
     }
     let groups: usize = parts.iter().map(|u| u.len() / kb).sum();
-    let macs = (m as u128) * (groups * ROWS * kb * 32) as u128;
+    let macs = (m as u128) * (groups as u128) * (ROWS as u128) * (k as u128);
     let threads = crate::num_threads().max(1);
     if macs < SMALL as u128 || threads == 1 || groups == 1 {
         for (units, (out, ldo)) in parts.iter().zip(outs.iter_mut()) {
