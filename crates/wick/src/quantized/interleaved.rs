@@ -296,10 +296,26 @@ impl Q8Rows {
         let kb = k / 32;
         let mut q = vec![BlockQ8_0::zeroed(); checked_blocks(m, kb)?];
         quantize_rows(x, k, &mut q, kb);
-        let d = q.iter().map(|b| b.d.to_f32()).collect();
-        let s = q.iter().map(|b| b.qs.iter().map(|&v| i32::from(v)).sum()).collect();
+        let (d, s) = q8_scales_sums(&q);
         Ok(Q8Rows { q, d, s })
     }
+}
+
+/// Each Q8_0 block's scale in f32 and the sum of its quants: what the interleaved Q4_0 / Q8_0
+/// kernels take beside the blocks.
+pub(crate) fn q8_scales_sums(q: &[BlockQ8_0]) -> (Vec<f32>, Vec<i32>) {
+    (
+        q.iter().map(|b| b.d.to_f32()).collect(),
+        q.iter().map(|b| b.qs.iter().map(|&v| i32::from(v)).sum()).collect(),
+    )
+}
+
+/// A Q8_K block's sums of each 32 quants, paired as two i16 in an i32 (sub-blocks `2p`,
+/// `2p + 1`): the operand `vpdpwssd` takes for the Q4_K minimums.
+pub(crate) fn q8k_sum_pairs(b: &BlockQ8K) -> [i32; 4] {
+    // |Σ of 32 quants| ≤ 32·128: fits an i16.
+    let s32 = |s: usize| (i32::from(b.bsums[2 * s]) + i32::from(b.bsums[2 * s + 1])) as i16 as u16;
+    std::array::from_fn(|p| (u32::from(s32(2 * p)) | (u32::from(s32(2 * p + 1)) << 16)) as i32)
 }
 
 /// Activation rows quantized to Q8_K, with the sums of each 32 quants paired as two i16 in
@@ -314,15 +330,7 @@ impl Q8KRows {
         let kb = k / QK_K;
         let mut q = vec![BlockQ8K::zeroed(); checked_blocks(m, kb)?];
         quantize_rows(x, k, &mut q, kb);
-        let pairs = q
-            .iter()
-            .map(|b| {
-                // |Σ of 32 quants| ≤ 32·128: fits an i16.
-                let s32 =
-                    |s: usize| (i32::from(b.bsums[2 * s]) + i32::from(b.bsums[2 * s + 1])) as i16 as u16;
-                std::array::from_fn(|p| (u32::from(s32(2 * p)) | (u32::from(s32(2 * p + 1)) << 16)) as i32)
-            })
-            .collect();
+        let pairs = q.iter().map(q8k_sum_pairs).collect();
         Ok(Q8KRows { q, pairs })
     }
 }

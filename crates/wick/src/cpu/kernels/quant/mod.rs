@@ -147,19 +147,15 @@ tile_fn!(tile_q4k_with, BlockQ4K, BlockQ8K, tile_q4k, dot_q4k_q8k_with);
 tile_fn!(tile_q5k_with, BlockQ5K, BlockQ8K, tile_q5k, |_, a, b| scalar::dot_q5k_q8k(a, b));
 tile_fn!(tile_q6k_with, BlockQ6K, BlockQ8K, tile_q6k, dot_q6k_q8k_with);
 
+/// Test data shared by the tests of the quantized kernels.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cpu::kernels::testing::each_isa;
+pub(crate) mod test_data {
     use crate::device::Xoshiro256;
     use crate::quantized::GgmlBlock;
 
-    /// Row lengths in blocks: empty, one, odd and even counts, long rows.
-    const BLOCKS: [usize; 10] = [0, 1, 2, 3, 5, 8, 17, 31, 64, 129];
-
     /// Weight-like values: N(0, scale²) with every 16th one an outlier of 30·scale and some
     /// all-zero and constant stretches; `scale` spans tiny to huge magnitudes.
-    fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    pub(crate) fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         let mut rng = Xoshiro256::seed_from_u64(seed);
         let mut v = vec![0f64; n];
         rng.fill_normal(&mut v);
@@ -174,17 +170,28 @@ mod tests {
             .collect()
     }
 
-    fn quant<B: GgmlBlock>(x: &[f32]) -> Vec<B> {
+    pub(crate) fn quant<B: GgmlBlock>(x: &[f32]) -> Vec<B> {
         let mut out = vec![B::zeroed(); x.len() / B::BLOCK_SIZE];
         B::quantize_blocks(x, &mut out);
         out
     }
 
-    fn dequant<B: GgmlBlock>(b: &[B]) -> Vec<f32> {
+    pub(crate) fn dequant<B: GgmlBlock>(b: &[B]) -> Vec<f32> {
         let mut out = vec![0f32; b.len() * B::BLOCK_SIZE];
         B::dequantize_blocks(b, &mut out);
         out
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_data::{dequant, quant, values};
+    use super::*;
+    use crate::cpu::kernels::testing::each_isa;
+    use crate::quantized::GgmlBlock;
+
+    /// Row lengths in blocks: empty, one, odd and even counts, long rows.
+    const BLOCKS: [usize; 10] = [0, 1, 2, 3, 5, 8, 17, 31, 64, 129];
 
     /// For every instruction set, row length and magnitude: the SIMD dot equals the scalar
     /// twin within 1e-5 of Σ(|w| + 2·max|w|)·|a| over the dequantized values, a bound on

@@ -59,31 +59,10 @@ interleaved_fn!(gemm_q4kx16, gemm_q4kx16_with, (w: &[Q4Kx16], kb: usize, x: &[Bl
 mod tests {
     use super::*;
     use crate::cpu::kernels::quant::scalar as rowwise;
+    use crate::cpu::kernels::quant::test_data::{dequant, quant, values};
     use crate::cpu::kernels::testing::each_isa;
-    use crate::device::Xoshiro256;
-    use crate::quantized::interleaved::{interleave_rows, Interleave, ROWS};
-    use crate::quantized::{BlockQ4K, BlockQ4_0, GgmlBlock};
-
-    /// N(0, scale²) values with an outlier of 30·scale every 16th and some zero stretches.
-    fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-        let mut rng = Xoshiro256::seed_from_u64(seed);
-        let mut v = vec![0f64; n];
-        rng.fill_normal(&mut v);
-        v.iter()
-            .enumerate()
-            .map(|(i, &z)| match (i / 64) % 5 {
-                4 => 0.0,
-                _ if i % 16 == 3 => 30.0 * scale * z.signum() as f32,
-                _ => z as f32 * scale,
-            })
-            .collect()
-    }
-
-    fn quant<B: GgmlBlock>(x: &[f32]) -> Vec<B> {
-        let mut out = vec![B::zeroed(); x.len() / B::BLOCK_SIZE];
-        B::quantize_blocks(x, &mut out);
-        out
-    }
+    use crate::quantized::interleaved::{interleave_rows, q8_scales_sums, q8k_sum_pairs, Interleave, ROWS};
+    use crate::quantized::{BlockQ4K, BlockQ4_0};
 
     /// (weight rows, activation rows, blocks a row): tails of the 4-row activation tile, odd
     /// block counts, several groups.
@@ -122,10 +101,7 @@ mod tests {
                         );
                         let (wr, xr) = (&w[r * kb..(r + 1) * kb], &x[i * kb..(i + 1) * kb]);
                         let want = dot(wr, xr);
-                        let mut wd = vec![0f32; kb * bs];
-                        let mut xd = vec![0f32; kb * bs];
-                        B::dequantize_blocks(wr, &mut wd);
-                        B::VecDotType::dequantize_blocks(xr, &mut xd);
+                        let (wd, xd) = (dequant(wr), dequant(xr));
                         let wmax = wd.iter().fold(0f32, |a, v| a.max(v.abs()));
                         let mag: f32 =
                             wd.iter().zip(&xd).map(|(p, q)| (p.abs() + 2.0 * wmax) * q.abs()).sum();
@@ -139,20 +115,12 @@ mod tests {
         });
     }
 
-    /// Each Q8_0 activation block's f32 scale and quant sum.
-    fn q8_extras(x: &[BlockQ8_0]) -> (Vec<f32>, Vec<i32>) {
-        (
-            x.iter().map(|b| b.d.to_f32()).collect(),
-            x.iter().map(|b| b.qs.iter().map(|&v| i32::from(v)).sum()).collect(),
-        )
-    }
-
     #[test]
     fn q4_0_interleaved_matches_twin_and_rowwise() {
         check::<BlockQ4_0>(
             "q4_0_interleaved",
             |isa, w, kb, x, out, ldo| {
-                let (d, s) = q8_extras(x);
+                let (d, s) = q8_scales_sums(x);
                 gemm_q4_0x16_with(isa, w, kb, x, &d, &s, out, ldo)
             },
             rowwise::dot_q4_0_q8_0,
@@ -164,7 +132,7 @@ mod tests {
         check::<BlockQ8_0>(
             "q8_0_interleaved",
             |isa, w, kb, x, out, ldo| {
-                let (d, s) = q8_extras(x);
+                let (d, s) = q8_scales_sums(x);
                 gemm_q8_0x16_with(isa, w, kb, x, &d, &s, out, ldo)
             },
             rowwise::dot_q8_0_q8_0,
@@ -176,17 +144,7 @@ mod tests {
         check::<BlockQ4K>(
             "q4k_interleaved",
             |isa, w, kb, x, out, ldo| {
-                let pairs: Vec<[i32; 4]> = x
-                    .iter()
-                    .map(|b| {
-                        let s32 = |s: usize| {
-                            (i32::from(b.bsums[2 * s]) + i32::from(b.bsums[2 * s + 1])) as i16 as u16
-                        };
-                        std::array::from_fn(|p| {
-                            (u32::from(s32(2 * p)) | (u32::from(s32(2 * p + 1)) << 16)) as i32
-                        })
-                    })
-                    .collect();
+                let pairs: Vec<[i32; 4]> = x.iter().map(q8k_sum_pairs).collect();
                 gemm_q4kx16_with(isa, w, kb, x, &pairs, out, ldo)
             },
             rowwise::dot_q4k_q8k,
@@ -201,13 +159,13 @@ mod tests {
             let w = vec![BlockQ8_0 { d: half::f16::ONE, qs: [-128; 32] }; ROWS];
             let x = [BlockQ8_0 { d: half::f16::ONE, qs: [127; 32] }];
             let units = interleave_rows(&w, 1);
-            let (d, s) = q8_extras(&x);
+            let (d, s) = q8_scales_sums(&x);
             let mut out = [0f32; ROWS];
             gemm_q8_0x16_with(isa, &units, 1, &x, &d, &s, &mut out, ROWS);
             assert_eq!(out, [-128.0 * 127.0 * 32.0; ROWS], "{}", isa.name());
             let w4 = vec![BlockQ4_0 { d: half::f16::ONE, qs: [0; 16] }; ROWS];
             let x4 = [BlockQ8_0 { d: half::f16::ONE, qs: [-127; 32] }];
-            let (d, s) = q8_extras(&x4);
+            let (d, s) = q8_scales_sums(&x4);
             gemm_q4_0x16_with(isa, &interleave_rows(&w4, 1), 1, &x4, &d, &s, &mut out, ROWS);
             assert_eq!(out, [8.0 * 127.0 * 32.0; ROWS], "{}", isa.name());
         });
