@@ -202,3 +202,28 @@ fn context_layers() {
     assert!(e.to_string().starts_with("layer 3 attention: matmul: shapes [2, 3]"), "{e}");
     assert!(matches!(e.root(), Error::ShapeMismatch { op: "matmul", .. }));
 }
+
+#[test]
+fn slice_set_refuses_what_it_cannot_write() {
+    let set = |dst: &Tensor, src: &Tensor, dim: usize, start: usize| match dst.slice_set(src, dim, start) {
+        Ok(()) => panic!("expected an error writing {:?} into {:?}", src.dims(), dst.dims()),
+        Err(e) => e.to_string(),
+    };
+    let buf = t(&[2, 5, 3]);
+    assert_contains(
+        &set(&buf, &t(&[2, 2, 3]), 1, 4),
+        &["slice_set", "[2, 5, 3]", "[2, 2, 3]", "positions 4.."],
+    );
+    assert_contains(&set(&buf, &t(&[2, 1, 4]), 1, 0), &["slice_set", "[2, 1, 4]"]);
+    assert_contains(&set(&buf, &t(&[2, 1]), 1, 0), &["slice_set", "[2, 1]"]);
+    assert_contains(&set(&buf, &t(&[2, 1, 3]), 3, 0), &["slice_set"]);
+    let f64s = Tensor::zeros((2, 1, 3), DType::F64, &Device::Cpu).unwrap();
+    assert_contains(&set(&buf, &f64s, 1, 0), &["slice_set", "f64"]);
+    let view = buf.transpose(0, 2).unwrap();
+    assert_contains(&set(&view, &t(&[3, 1, 2]), 1, 0), &["slice_set", "contiguous"]);
+    let own = buf.narrow(1, 0, 1).unwrap();
+    assert_contains(&set(&buf, &own, 1, 3), &["slice_set", "shares"]);
+    let var = wick::Var::zeros((2, 1, 3), DType::F32, &Device::Cpu).unwrap();
+    assert_contains(&set(&buf, var.as_tensor(), 1, 0), &["slice_set", "gradients"]);
+    assert!(buf.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().all(|&v| v == 0.0));
+}

@@ -60,6 +60,40 @@ proptest! {
         prop_assert_eq!(values(&back), values(&t));
     }
 
+    /// `slice_set` of a (possibly transposed) source into a narrowed-looking window of a
+    /// buffer: every element equals the index rule (inside the window: the source; outside:
+    /// unchanged).
+    #[test]
+    fn slice_set_matches_index_rule(shape in shape_strategy(), d in 0usize..4, extra in 0usize..3, start in 0usize..3, transposed: bool) {
+        let d = d % shape.len();
+        let mut buf_dims = shape.clone();
+        buf_dims[d] += extra;
+        let start = start.min(extra);
+        let buf = arange(&buf_dims).affine(-1.0, 0.0).unwrap();
+        let before = values(&buf);
+        // The source laid out transposed in memory when asked, same logical values.
+        let src = if transposed && shape.len() >= 2 {
+            let mut rev = shape.clone();
+            rev.reverse();
+            arange(&rev).affine(1.0, 1000.0).unwrap().permute((0..shape.len()).rev().collect::<Vec<_>>()).unwrap()
+        } else {
+            arange(&shape).affine(1.0, 1000.0).unwrap()
+        };
+        buf.slice_set(&src, d, start).unwrap();
+        let got = values(&buf);
+        let sv = values(&src.contiguous().unwrap());
+        for (i, &g) in got.iter().enumerate() {
+            let mut idx = unravel(i, &buf_dims);
+            let want = if idx[d] >= start && idx[d] < start + shape[d] {
+                idx[d] -= start;
+                sv[ravel(&idx, &shape)]
+            } else {
+                before[i]
+            };
+            prop_assert_eq!(g, want);
+        }
+    }
+
     #[test]
     fn transpose_twice_and_reshape_round_trip(shape in shape_strategy(), a in 0usize..4, b in 0usize..4) {
         let t = arange(&shape);

@@ -571,24 +571,7 @@ impl GgmlBlock for BlockQ8K {
     type VecDotType = BlockQ8K;
 
     fn quantize_blocks(x: &[f32], out: &mut [Self]) {
-        for (x, b) in x.chunks_exact(QK_K).zip(out) {
-            let (mut amax, mut max) = (0f32, 0f32);
-            for &v in x {
-                if v.abs() > amax {
-                    amax = v.abs();
-                    max = v;
-                }
-            }
-            if amax == 0.0 {
-                *b = BlockQ8K::zeroed();
-                continue;
-            }
-            // ggml uses −127 (not −128) so every quant fits `sign`-style SIMD tricks.
-            let iscale = -127.0 / max;
-            let qs: [i8; QK_K] = std::array::from_fn(|j| nearest_int(iscale * x[j]).min(127) as i8);
-            let bsums = std::array::from_fn(|g| qs[16 * g..16 * g + 16].iter().map(|&q| i16::from(q)).sum());
-            *b = BlockQ8K { d: 1.0 / iscale, qs, bsums };
-        }
+        crate::cpu::kernels::quantize::q8k(x, out)
     }
 
     fn dequantize_blocks(blocks: &[Self], out: &mut [f32]) {

@@ -304,10 +304,7 @@ impl GgmlBlock for BlockQ8_0 {
     type VecDotType = BlockQ8_0;
 
     fn quantize_blocks(x: &[f32], out: &mut [Self]) {
-        for (x, b) in x.chunks_exact(QK).zip(out) {
-            let (d, qs) = quantize_q8(x);
-            *b = BlockQ8_0 { d: f16::from_f32(d), qs };
-        }
+        crate::cpu::kernels::quantize::q8_0(x, out)
     }
 
     fn dequantize_blocks(blocks: &[Self], out: &mut [f32]) {

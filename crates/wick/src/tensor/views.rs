@@ -294,6 +294,63 @@ impl Tensor {
         Ok(Tensor::from_storage_contiguous_op(dst, shape, op))
     }
 
+    /// Overwrites positions `start..start + src.dims()[dim]` of `dim` with `src` in place. Every
+    /// view of this tensor's storage sees the new values, which makes it the tool for growing
+    /// buffers (a key-value cache written one position at a time). `self` must be contiguous;
+    /// `src` may have any layout but must not share `self`'s storage, and neither may need
+    /// gradients (an in-place write cannot be differentiated).
+    ///
+    /// ```
+    /// use wick::{DType, Device, Tensor};
+    /// let buf = Tensor::zeros((2, 4), DType::F32, &Device::Cpu)?;
+    /// buf.slice_set(&Tensor::new(&[[1f32], [2.]], &Device::Cpu)?, 1, 2)?;
+    /// assert_eq!(buf.to_vec2::<f32>()?, vec![vec![0., 0., 1., 0.], vec![0., 0., 2., 0.]]);
+    /// # Ok::<(), wick::Error>(())
+    /// ```
+    pub fn slice_set<D1: Dim>(&self, src: &Tensor, dim: D1, start: usize) -> Result<()> {
+        const OP: &str = "slice_set";
+        let d = dim.to_index(self.shape(), OP)?;
+        if src.dtype() != self.dtype() {
+            return Err(Error::DTypeMismatch { op: OP, lhs: self.dtype(), rhs: src.dtype() });
+        }
+        src.device().same_as(self.device(), OP)?;
+        let fits = src.rank() == self.rank()
+            && src.dims().iter().zip(self.dims()).enumerate().all(|(i, (a, b))| i == d || a == b)
+            && start.checked_add(src.dims()[d]).is_some_and(|end| end <= self.dims()[d]);
+        if !fits {
+            return Err(Error::shape_mismatch(
+                OP,
+                self.shape(),
+                src.shape(),
+                format!("positions {start}.. of dim {d}: the source must fit there, other dims equal"),
+            ));
+        }
+        if !self.is_contiguous() {
+            return Err(Error::invalid(OP, format!("the destination {:?} must be contiguous", self.shape())));
+        }
+        if self.track_op() || src.track_op() {
+            return Err(Error::invalid(OP, "an in-place write cannot record gradients (detach first)"));
+        }
+        if src.same_storage(self) {
+            return Err(Error::invalid(OP, "the source shares the destination's storage"));
+        }
+        let outer: usize = self.dims()[..d].iter().product();
+        let inner: usize = self.dims()[d + 1..].iter().product();
+        let (width, row) = (src.dims()[d] * inner, self.dims()[d] * inner);
+        if width == 0 || outer == 0 {
+            return Ok(());
+        }
+        let dst_offset = self.layout().start_offset() + start * inner;
+        if outer == 1 {
+            let guard = src.storage();
+            return self.with_storage_mut(|dst| guard.copy_strided_src(dst, dst_offset, src.layout()));
+        }
+        let part = src.contiguous()?;
+        let guard = part.storage();
+        let src_offset = part.layout().start_offset();
+        self.with_storage_mut(|dst| guard.copy2d(dst, outer, width, width, row, src_offset, dst_offset))
+    }
+
     /// Joins tensors of one shape along a new `dim`.
     pub fn stack<T: AsRef<Tensor>, D1: Dim>(tensors: &[T], dim: D1) -> Result<Tensor> {
         let first =

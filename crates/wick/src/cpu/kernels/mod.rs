@@ -19,6 +19,7 @@ pub(crate) mod convert;
 pub(crate) mod gemm_nt;
 pub(crate) mod norm;
 pub(crate) mod quant;
+pub(crate) mod quantize;
 pub(crate) mod reduce;
 pub(crate) mod scalar_math;
 pub(crate) mod softmax;
