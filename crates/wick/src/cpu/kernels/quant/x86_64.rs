@@ -172,6 +172,13 @@ macro_rules! quant_kernels {
             _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc)
         }
 
+        /// `acc` with `c` added to lane 0 (a per-block f32 term of the whole sum).
+        #[inline]
+        #[target_feature(enable = $feat)]
+        fn add_lane0(acc: __m256, c: f32) -> __m256 {
+            _mm256_add_ps(acc, _mm256_setr_ps(c, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+        }
+
         /// Q4_0 · Q8_0.
         #[target_feature(enable = $feat)]
         pub(crate) fn dot_q4_0_q8_0(a: &[BlockQ4_0], b: &[BlockQ8_0]) -> f32 {
@@ -185,12 +192,10 @@ macro_rules! quant_kernels {
         /// Q4_1 · Q8_1: `d_x d_y Σ q·y + m_x s_y`, the nibbles unsigned as they are.
         #[target_feature(enable = $feat)]
         pub(crate) fn dot_q4_1_q8_1(a: &[BlockQ4_1], b: &[BlockQ8_1]) -> f32 {
-            let offsets: f32 = a.iter().zip(b).map(|(x, y)| h2f(x.m) * h2f(y.s)).sum();
-            let scaled = sum_blocks(a, b, |x, y, acc| {
+            sum_blocks(a, b, |x, y, acc| {
                 let p = dot_unsigned(nibbles(&x.qs), load_i8(&y.qs));
-                fmadd_scaled(p, h2f(x.d) * h2f(y.d), acc)
-            });
-            scaled + offsets
+                add_lane0(fmadd_scaled(p, h2f(x.d) * h2f(y.d), acc), h2f(x.m) * h2f(y.s))
+            })
         }
 
         /// Q5_0 · Q8_0: levels `q − 16` in −16..=15, signed.
@@ -207,13 +212,11 @@ macro_rules! quant_kernels {
         /// Q5_1 · Q8_1: as Q4_1 with the 5-bit levels (0..=31) unsigned.
         #[target_feature(enable = $feat)]
         pub(crate) fn dot_q5_1_q8_1(a: &[BlockQ5_1], b: &[BlockQ8_1]) -> f32 {
-            let offsets: f32 = a.iter().zip(b).map(|(x, y)| h2f(x.m) * h2f(y.s)).sum();
-            let scaled = sum_blocks(a, b, |x, y, acc| {
+            sum_blocks(a, b, |x, y, acc| {
                 let q = _mm256_or_si256(nibbles(&x.qs), fifth_bits(x.qh));
                 let p = dot_unsigned(q, load_i8(&y.qs));
-                fmadd_scaled(p, h2f(x.d) * h2f(y.d), acc)
-            });
-            scaled + offsets
+                add_lane0(fmadd_scaled(p, h2f(x.d) * h2f(y.d), acc), h2f(x.m) * h2f(y.s))
+            })
         }
 
         /// IQ4_NL · Q8_0: the indices looked up in the level table (signed, −127..=113).
