@@ -84,7 +84,7 @@ impl GgmlBlock for BlockIQ4NL {
     }
 
     fn dot_blocks(a: &[Self], b: &[BlockQ8_0]) -> f32 {
-        k::scalar::dot_iq4nl_q8_0(a, b)
+        k::dot_iq4nl_q8_0(a, b)
     }
 
     fn dot_tile(w: &[Self], x: &[Self::VecDotType], kb: usize, out: &mut [f32]) {
@@ -151,7 +151,7 @@ impl GgmlBlock for BlockIQ4XS {
     }
 
     fn dot_blocks(a: &[Self], b: &[BlockQ8K]) -> f32 {
-        k::scalar::dot_iq4xs_q8k(a, b)
+        k::dot_iq4xs_q8k(a, b)
     }
 
     fn dot_blocks_reference(a: &[Self], b: &[BlockQ8K]) -> f32 {

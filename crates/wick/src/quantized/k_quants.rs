@@ -320,7 +320,7 @@ impl GgmlBlock for BlockQ2K {
     }
 
     fn dot_blocks(a: &[Self], b: &[BlockQ8K]) -> f32 {
-        k::scalar::dot_q2k_q8k(a, b)
+        k::dot_q2k_q8k(a, b)
     }
 
     fn dot_blocks_reference(a: &[Self], b: &[BlockQ8K]) -> f32 {
@@ -398,7 +398,7 @@ impl GgmlBlock for BlockQ3K {
     }
 
     fn dot_blocks(a: &[Self], b: &[BlockQ8K]) -> f32 {
-        k::scalar::dot_q3k_q8k(a, b)
+        k::dot_q3k_q8k(a, b)
     }
 
     fn dot_blocks_reference(a: &[Self], b: &[BlockQ8K]) -> f32 {
@@ -480,7 +480,7 @@ impl GgmlBlock for BlockQ5K {
     }
 
     fn dot_blocks(a: &[Self], b: &[BlockQ8K]) -> f32 {
-        k::scalar::dot_q5k_q8k(a, b)
+        k::dot_q5k_q8k(a, b)
     }
 
     fn dot_tile(w: &[Self], x: &[Self::VecDotType], kb: usize, out: &mut [f32]) {
@@ -583,7 +583,7 @@ impl GgmlBlock for BlockQ8K {
     }
 
     fn dot_blocks(a: &[Self], b: &[BlockQ8K]) -> f32 {
-        k::scalar::dot_q8k_q8k(a, b)
+        k::dot_q8k_q8k(a, b)
     }
 
     fn dot_blocks_reference(a: &[Self], b: &[BlockQ8K]) -> f32 {

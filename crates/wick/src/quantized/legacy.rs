@@ -208,7 +208,7 @@ impl GgmlBlock for BlockQ4_1 {
     }
 
     fn dot_blocks(a: &[Self], b: &[BlockQ8_1]) -> f32 {
-        k::scalar::dot_q4_1_q8_1(a, b)
+        k::dot_q4_1_q8_1(a, b)
     }
 
     fn dot_blocks_reference(a: &[Self], b: &[BlockQ8_1]) -> f32 {
@@ -240,7 +240,7 @@ impl GgmlBlock for BlockQ5_0 {
     }
 
     fn dot_blocks(a: &[Self], b: &[BlockQ8_0]) -> f32 {
-        k::scalar::dot_q5_0_q8_0(a, b)
+        k::dot_q5_0_q8_0(a, b)
     }
 
     fn dot_tile(w: &[Self], x: &[Self::VecDotType], kb: usize, out: &mut [f32]) {
@@ -282,7 +282,7 @@ impl GgmlBlock for BlockQ5_1 {
     }
 
     fn dot_blocks(a: &[Self], b: &[BlockQ8_1]) -> f32 {
-        k::scalar::dot_q5_1_q8_1(a, b)
+        k::dot_q5_1_q8_1(a, b)
     }
 
     fn dot_blocks_reference(a: &[Self], b: &[BlockQ8_1]) -> f32 {

@@ -1,8 +1,10 @@
 //! Dot products of quantized weight rows with quantized activation rows.
 //!
-//! SIMD variants exist for Q4_0 · Q8_0, Q8_0 · Q8_0, Q4_K · Q8_K and Q6_K · Q8_K; the other
-//! formats use the scalar reference (`scalar.rs`) for now. The AVX-512 variants need VNNI
-//! (`vpdpbusd`); a CPU with AVX-512 but without it gets the AVX2 variants.
+//! SIMD variants (`x86_64.rs`) exist for every weight format with its activation format:
+//! Q4_0, Q5_0, IQ4_NL, Q8_0 · Q8_0; Q4_1, Q5_1 · Q8_1; Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS,
+//! Q8_K · Q8_K. Only Q8_1 · Q8_1 (Q8_1 is an activation format) has the scalar reference
+//! (`scalar.rs`) alone. The AVX-512 variants need VNNI (`vpdpbusd`); a CPU with AVX-512 but
+//! without it gets the AVX2 variants.
 
 #[cfg(target_arch = "x86_64")]
 mod avx512_tile;
@@ -12,7 +14,10 @@ pub(crate) mod scalar;
 mod x86_64;
 
 use super::Isa;
-use crate::quantized::{BlockIQ4NL, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0};
+use crate::quantized::{
+    BlockIQ4NL, BlockIQ4XS, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0,
+    BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
+};
 
 /// The variant family a quantized dot runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,9 +72,39 @@ pub(crate) fn dot_q4_0_q8_0_with(isa: Isa, a: &[BlockQ4_0], b: &[BlockQ8_0]) -> 
     quant_dispatch!(isa, dot_q4_0_q8_0(a, b))
 }
 
+/// Q4_1 · Q8_1 with an instruction set.
+pub(crate) fn dot_q4_1_q8_1_with(isa: Isa, a: &[BlockQ4_1], b: &[BlockQ8_1]) -> f32 {
+    quant_dispatch!(isa, dot_q4_1_q8_1(a, b))
+}
+
+/// Q5_0 · Q8_0 with an instruction set.
+pub(crate) fn dot_q5_0_q8_0_with(isa: Isa, a: &[BlockQ5_0], b: &[BlockQ8_0]) -> f32 {
+    quant_dispatch!(isa, dot_q5_0_q8_0(a, b))
+}
+
+/// Q5_1 · Q8_1 with an instruction set.
+pub(crate) fn dot_q5_1_q8_1_with(isa: Isa, a: &[BlockQ5_1], b: &[BlockQ8_1]) -> f32 {
+    quant_dispatch!(isa, dot_q5_1_q8_1(a, b))
+}
+
 /// Q8_0 · Q8_0 with an instruction set.
 pub(crate) fn dot_q8_0_q8_0_with(isa: Isa, a: &[BlockQ8_0], b: &[BlockQ8_0]) -> f32 {
     quant_dispatch!(isa, dot_q8_0_q8_0(a, b))
+}
+
+/// IQ4_NL · Q8_0 with an instruction set.
+pub(crate) fn dot_iq4nl_q8_0_with(isa: Isa, a: &[BlockIQ4NL], b: &[BlockQ8_0]) -> f32 {
+    quant_dispatch!(isa, dot_iq4nl_q8_0(a, b))
+}
+
+/// Q2_K · Q8_K with an instruction set.
+pub(crate) fn dot_q2k_q8k_with(isa: Isa, a: &[BlockQ2K], b: &[BlockQ8K]) -> f32 {
+    quant_dispatch!(isa, dot_q2k_q8k(a, b))
+}
+
+/// Q3_K · Q8_K with an instruction set.
+pub(crate) fn dot_q3k_q8k_with(isa: Isa, a: &[BlockQ3K], b: &[BlockQ8K]) -> f32 {
+    quant_dispatch!(isa, dot_q3k_q8k(a, b))
 }
 
 /// Q4_K · Q8_K with an instruction set.
@@ -77,9 +112,24 @@ pub(crate) fn dot_q4k_q8k_with(isa: Isa, a: &[BlockQ4K], b: &[BlockQ8K]) -> f32 
     quant_dispatch!(isa, dot_q4k_q8k(a, b))
 }
 
+/// Q5_K · Q8_K with an instruction set.
+pub(crate) fn dot_q5k_q8k_with(isa: Isa, a: &[BlockQ5K], b: &[BlockQ8K]) -> f32 {
+    quant_dispatch!(isa, dot_q5k_q8k(a, b))
+}
+
 /// Q6_K · Q8_K with an instruction set.
 pub(crate) fn dot_q6k_q8k_with(isa: Isa, a: &[BlockQ6K], b: &[BlockQ8K]) -> f32 {
     quant_dispatch!(isa, dot_q6k_q8k(a, b))
+}
+
+/// IQ4_XS · Q8_K with an instruction set.
+pub(crate) fn dot_iq4xs_q8k_with(isa: Isa, a: &[BlockIQ4XS], b: &[BlockQ8K]) -> f32 {
+    quant_dispatch!(isa, dot_iq4xs_q8k(a, b))
+}
+
+/// Q8_K · Q8_K with an instruction set.
+pub(crate) fn dot_q8k_q8k_with(isa: Isa, a: &[BlockQ8K], b: &[BlockQ8K]) -> f32 {
+    quant_dispatch!(isa, dot_q8k_q8k(a, b))
 }
 
 /// Q4_0 · Q8_0 over the blocks zipped pairwise.
@@ -87,9 +137,39 @@ pub(crate) fn dot_q4_0_q8_0(a: &[BlockQ4_0], b: &[BlockQ8_0]) -> f32 {
     dot_q4_0_q8_0_with(Isa::selected(), a, b)
 }
 
+/// Q4_1 · Q8_1 over the blocks zipped pairwise.
+pub(crate) fn dot_q4_1_q8_1(a: &[BlockQ4_1], b: &[BlockQ8_1]) -> f32 {
+    dot_q4_1_q8_1_with(Isa::selected(), a, b)
+}
+
+/// Q5_0 · Q8_0 over the blocks zipped pairwise.
+pub(crate) fn dot_q5_0_q8_0(a: &[BlockQ5_0], b: &[BlockQ8_0]) -> f32 {
+    dot_q5_0_q8_0_with(Isa::selected(), a, b)
+}
+
+/// Q5_1 · Q8_1 over the blocks zipped pairwise.
+pub(crate) fn dot_q5_1_q8_1(a: &[BlockQ5_1], b: &[BlockQ8_1]) -> f32 {
+    dot_q5_1_q8_1_with(Isa::selected(), a, b)
+}
+
 /// Q8_0 · Q8_0 over the blocks zipped pairwise.
 pub(crate) fn dot_q8_0_q8_0(a: &[BlockQ8_0], b: &[BlockQ8_0]) -> f32 {
     dot_q8_0_q8_0_with(Isa::selected(), a, b)
+}
+
+/// IQ4_NL · Q8_0 over the blocks zipped pairwise.
+pub(crate) fn dot_iq4nl_q8_0(a: &[BlockIQ4NL], b: &[BlockQ8_0]) -> f32 {
+    dot_iq4nl_q8_0_with(Isa::selected(), a, b)
+}
+
+/// Q2_K · Q8_K over the blocks zipped pairwise.
+pub(crate) fn dot_q2k_q8k(a: &[BlockQ2K], b: &[BlockQ8K]) -> f32 {
+    dot_q2k_q8k_with(Isa::selected(), a, b)
+}
+
+/// Q3_K · Q8_K over the blocks zipped pairwise.
+pub(crate) fn dot_q3k_q8k(a: &[BlockQ3K], b: &[BlockQ8K]) -> f32 {
+    dot_q3k_q8k_with(Isa::selected(), a, b)
 }
 
 /// Q4_K · Q8_K over the blocks zipped pairwise.
@@ -97,9 +177,24 @@ pub(crate) fn dot_q4k_q8k(a: &[BlockQ4K], b: &[BlockQ8K]) -> f32 {
     dot_q4k_q8k_with(Isa::selected(), a, b)
 }
 
+/// Q5_K · Q8_K over the blocks zipped pairwise.
+pub(crate) fn dot_q5k_q8k(a: &[BlockQ5K], b: &[BlockQ8K]) -> f32 {
+    dot_q5k_q8k_with(Isa::selected(), a, b)
+}
+
 /// Q6_K · Q8_K over the blocks zipped pairwise.
 pub(crate) fn dot_q6k_q8k(a: &[BlockQ6K], b: &[BlockQ8K]) -> f32 {
     dot_q6k_q8k_with(Isa::selected(), a, b)
+}
+
+/// IQ4_XS · Q8_K over the blocks zipped pairwise.
+pub(crate) fn dot_iq4xs_q8k(a: &[BlockIQ4XS], b: &[BlockQ8K]) -> f32 {
+    dot_iq4xs_q8k_with(Isa::selected(), a, b)
+}
+
+/// Q8_K · Q8_K over the blocks zipped pairwise.
+pub(crate) fn dot_q8k_q8k(a: &[BlockQ8K], b: &[BlockQ8K]) -> f32 {
+    dot_q8k_q8k_with(Isa::selected(), a, b)
 }
 
 /// `out[r * m + i]` = row `r` of `w` · row `i` of `x`, rows of `kb` blocks, by one dot
@@ -141,10 +236,10 @@ macro_rules! tile_fn {
 
 tile_fn!(tile_q4_0_with, BlockQ4_0, BlockQ8_0, tile_q4_0, dot_q4_0_q8_0_with);
 tile_fn!(tile_q8_0_with, BlockQ8_0, BlockQ8_0, tile_q8_0, dot_q8_0_q8_0_with);
-tile_fn!(tile_q5_0_with, BlockQ5_0, BlockQ8_0, tile_q5_0, |_, a, b| scalar::dot_q5_0_q8_0(a, b));
-tile_fn!(tile_iq4_nl_with, BlockIQ4NL, BlockQ8_0, tile_iq4_nl, |_, a, b| scalar::dot_iq4nl_q8_0(a, b));
+tile_fn!(tile_q5_0_with, BlockQ5_0, BlockQ8_0, tile_q5_0, dot_q5_0_q8_0_with);
+tile_fn!(tile_iq4_nl_with, BlockIQ4NL, BlockQ8_0, tile_iq4_nl, dot_iq4nl_q8_0_with);
 tile_fn!(tile_q4k_with, BlockQ4K, BlockQ8K, tile_q4k, dot_q4k_q8k_with);
-tile_fn!(tile_q5k_with, BlockQ5K, BlockQ8K, tile_q5k, |_, a, b| scalar::dot_q5k_q8k(a, b));
+tile_fn!(tile_q5k_with, BlockQ5K, BlockQ8K, tile_q5k, dot_q5k_q8k_with);
 tile_fn!(tile_q6k_with, BlockQ6K, BlockQ8K, tile_q6k, dot_q6k_q8k_with);
 
 /// Test data shared by the tests of the quantized kernels.
@@ -231,6 +326,15 @@ mod tests {
     twin_test!(q8_0_matches_twin, BlockQ8_0, dot_q8_0_q8_0_with, scalar::dot_q8_0_q8_0);
     twin_test!(q4k_matches_twin, BlockQ4K, dot_q4k_q8k_with, scalar::dot_q4k_q8k);
     twin_test!(q6k_matches_twin, BlockQ6K, dot_q6k_q8k_with, scalar::dot_q6k_q8k);
+    twin_test!(q4_1_matches_twin, BlockQ4_1, dot_q4_1_q8_1_with, scalar::dot_q4_1_q8_1);
+    twin_test!(q5_0_matches_twin, BlockQ5_0, dot_q5_0_q8_0_with, scalar::dot_q5_0_q8_0);
+    twin_test!(q5_1_matches_twin, BlockQ5_1, dot_q5_1_q8_1_with, scalar::dot_q5_1_q8_1);
+    twin_test!(iq4_nl_matches_twin, BlockIQ4NL, dot_iq4nl_q8_0_with, scalar::dot_iq4nl_q8_0);
+    twin_test!(q2k_matches_twin, BlockQ2K, dot_q2k_q8k_with, scalar::dot_q2k_q8k);
+    twin_test!(q3k_matches_twin, BlockQ3K, dot_q3k_q8k_with, scalar::dot_q3k_q8k);
+    twin_test!(q5k_matches_twin, BlockQ5K, dot_q5k_q8k_with, scalar::dot_q5k_q8k);
+    twin_test!(iq4_xs_matches_twin, BlockIQ4XS, dot_iq4xs_q8k_with, scalar::dot_iq4xs_q8k);
+    twin_test!(q8k_matches_twin, BlockQ8K, dot_q8k_q8k_with, scalar::dot_q8k_q8k);
 
     /// For every instruction set and tile shape (weight rows × activation rows × blocks,
     /// covering full 4×4 tiles, their edges, odd block counts and one activation row): every entry of the tile
@@ -326,6 +430,142 @@ mod tests {
             assert_eq!(out[0], 127.0 * 127.0 * 32.0, "{} tile", isa.name());
             tile_q4_0_with(isa, &[w4], &[y4], 1, &mut out);
             assert_eq!(out[0], 8.0 * 127.0 * 32.0, "{} tile", isa.name());
+        });
+    }
+
+    /// The byte patterns of the extreme-level tests: every bit clear, every bit set.
+    const BYTES: [u8; 2] = [0x00, 0xFF];
+
+    /// Three copies of `w` (an odd count: the paired and the single-block paths) dotted with
+    /// three activation blocks of all `q`, for `q` = ±127: the kernel equals its scalar twin
+    /// exactly (the sums are integers times powers of two, exact in f32 in any order).
+    fn assert_exact<W: Copy, X: Copy>(
+        isa: Isa,
+        what: &str,
+        w: W,
+        act: impl Fn(i8) -> X,
+        with: fn(Isa, &[W], &[X]) -> f32,
+        scalar: fn(&[W], &[X]) -> f32,
+    ) {
+        for q in [127, -127] {
+            let (w, x) = ([w; 3], [act(q); 3]);
+            let want = scalar(&w, &x);
+            assert_eq!(with(isa, &w, &x), want, "{} {what}, activations {q}", isa.name());
+        }
+    }
+
+    fn q8_0_all(q: i8) -> BlockQ8_0 {
+        BlockQ8_0 { d: half::f16::ONE, qs: [q; 32] }
+    }
+
+    fn q8_1_all(q: i8) -> BlockQ8_1 {
+        BlockQ8_1 { d: half::f16::ONE, s: half::f16::from_f32(32.0 * f32::from(q)), qs: [q; 32] }
+    }
+
+    fn q8k_all(q: i8) -> BlockQ8K {
+        BlockQ8K { d: 1.0, qs: [q; 256], bsums: [16 * i16::from(q); 16] }
+    }
+
+    /// The formats added after `extreme_levels_match_twin`'s: every bit field of the weights
+    /// all clear or all set (levels and scales at both ends of their ranges), activations
+    /// all +127 or all −127, so an i16 `vpmaddubsw` intermediate that saturated would show.
+    #[test]
+    fn extreme_bit_patterns_match_twin() {
+        use half::f16;
+        each_isa("extreme_bit_patterns_match_twin", |isa| {
+            for qs in BYTES {
+                let what = format!("qs {qs:#x}");
+                let w = BlockQ4_1 { d: f16::ONE, m: f16::ONE, qs: [qs; 16] };
+                assert_exact(isa, &what, w, q8_1_all, dot_q4_1_q8_1_with, scalar::dot_q4_1_q8_1);
+                let w = BlockIQ4NL { d: f16::ONE, qs: [qs; 16] };
+                assert_exact(isa, &what, w, q8_0_all, dot_iq4nl_q8_0_with, scalar::dot_iq4nl_q8_0);
+                for qh in BYTES {
+                    let what = format!("qs {qs:#x} qh {qh:#x}");
+                    let w = BlockQ5_0 { d: f16::ONE, qh: [qh; 4], qs: [qs; 16] };
+                    assert_exact(isa, &what, w, q8_0_all, dot_q5_0_q8_0_with, scalar::dot_q5_0_q8_0);
+                    let w = BlockQ5_1 { d: f16::ONE, m: f16::ONE, qh: [qh; 4], qs: [qs; 16] };
+                    assert_exact(isa, &what, w, q8_1_all, dot_q5_1_q8_1_with, scalar::dot_q5_1_q8_1);
+                    for sc in BYTES {
+                        let what = format!("qs {qs:#x} high bits {qh:#x} scales {sc:#x}");
+                        let w = BlockQ3K { hmask: [qh; 32], qs: [qs; 64], scales: [sc; 12], d: f16::ONE };
+                        assert_exact(isa, &what, w, q8k_all, dot_q3k_q8k_with, scalar::dot_q3k_q8k);
+                        let w = BlockQ5K {
+                            d: f16::ONE,
+                            dmin: f16::ONE,
+                            scales: [sc; 12],
+                            qh: [qh; 32],
+                            qs: [qs; 128],
+                        };
+                        assert_exact(isa, &what, w, q8k_all, dot_q5k_q8k_with, scalar::dot_q5k_q8k);
+                        let w = BlockIQ4XS {
+                            d: f16::ONE,
+                            scales_h: u16::from_le_bytes([qh; 2]),
+                            scales_l: [sc; 4],
+                            qs: [qs; 128],
+                        };
+                        assert_exact(isa, &what, w, q8k_all, dot_iq4xs_q8k_with, scalar::dot_iq4xs_q8k);
+                    }
+                }
+                // Q2_K: scales and minimums separately at either end.
+                for sc in [0x00, 0x0F, 0xF0, 0xFF] {
+                    let what = format!("qs {qs:#x} scales {sc:#x}");
+                    let w = BlockQ2K { scales: [sc; 16], qs: [qs; 64], d: f16::ONE, dmin: f16::ONE };
+                    assert_exact(isa, &what, w, q8k_all, dot_q2k_q8k_with, scalar::dot_q2k_q8k);
+                }
+            }
+            // Q8_K weights at the ends (|−128| = 128 is the largest unsigned operand).
+            for q in [-128, -127, 127] {
+                let w = BlockQ8K { d: 1.0, qs: [q; 256], bsums: [16 * i16::from(q); 16] };
+                assert_exact(isa, &format!("qs {q}"), w, q8k_all, dot_q8k_q8k_with, scalar::dot_q8k_q8k);
+            }
+        });
+    }
+
+    /// The tile products of the formats whose non-VNNI tiles run the dots above, on the
+    /// same extremes.
+    #[test]
+    fn extreme_bit_patterns_tiles_match_twin() {
+        use half::f16;
+        each_isa("extreme_bit_patterns_tiles_match_twin", |isa| {
+            let mut out = [0f32; 1];
+            for qs in BYTES {
+                for qh in BYTES {
+                    let w5 = BlockQ5_0 { d: f16::ONE, qh: [qh; 4], qs: [qs; 16] };
+                    let w5k = BlockQ5K {
+                        d: f16::ONE,
+                        dmin: f16::ONE,
+                        scales: [qh; 12],
+                        qh: [qh; 32],
+                        qs: [qs; 128],
+                    };
+                    for q in [127, -127] {
+                        tile_q5_0_with(isa, &[w5], &[q8_0_all(q)], 1, &mut out);
+                        assert_eq!(
+                            out[0],
+                            scalar::dot_q5_0_q8_0(&[w5], &[q8_0_all(q)]),
+                            "{} Q5_0 tile",
+                            isa.name()
+                        );
+                        tile_q5k_with(isa, &[w5k], &[q8k_all(q)], 1, &mut out);
+                        assert_eq!(
+                            out[0],
+                            scalar::dot_q5k_q8k(&[w5k], &[q8k_all(q)]),
+                            "{} Q5_K tile",
+                            isa.name()
+                        );
+                    }
+                }
+                let wnl = BlockIQ4NL { d: f16::ONE, qs: [qs; 16] };
+                for q in [127, -127] {
+                    tile_iq4_nl_with(isa, &[wnl], &[q8_0_all(q)], 1, &mut out);
+                    assert_eq!(
+                        out[0],
+                        scalar::dot_iq4nl_q8_0(&[wnl], &[q8_0_all(q)]),
+                        "{} IQ4_NL tile",
+                        isa.name()
+                    );
+                }
+            }
         });
     }
 }
