@@ -171,6 +171,54 @@ fn qmatmul_workloads(v: &mut Vec<Workload>) -> Result<()> {
             }
         }));
     }
+    decode_layers_workloads(v)
+}
+
+/// One decoded token's weight products of a 1.1B Llama (TinyLlama shape: 22 layers, hidden
+/// 2048, 4 KV heads of 64, ffn 5632) back to back, fused as the model fuses them (q/k/v, then
+/// o, gate/up, down), with nothing between them: the weight-streaming rate a decode step can
+/// reach, to set against `bench model`'s. Each layer owns its bytes (copies of one random
+/// quantized set), so every call streams ~560 MB (Q4_0) from memory.
+fn decode_layers_workloads(v: &mut Vec<Workload>) -> Result<()> {
+    use std::cell::OnceCell;
+    use wick::gguf::GgmlDType;
+    use wick::quantized::QTensor;
+    const LAYERS: usize = 22;
+    let (h, kv, f) = (2048usize, 256usize, 5632usize);
+    let shapes = [(h, h), (kv, h), (kv, h), (h, h), (f, h), (f, h), (h, f)];
+    for dt in [GgmlDType::Q4_0, GgmlDType::Q4_K] {
+        let bytes = (LAYERS * shapes.iter().map(|(n, k)| n * k).sum::<usize>() / dt.block_size()
+            * dt.type_size()) as f64;
+        let layers: OnceCell<Vec<Vec<QTensor>>> = OnceCell::new();
+        let (xh, xf) = (randn(&[1, h], DType::F32)?, randn(&[1, f], DType::F32)?);
+        let name = format!("qdecode_{}_22_layers_1.1b", dt.name().to_lowercase());
+        v.push(w(name, 0.0, bytes, move || {
+            if layers.get().is_none() {
+                let one: Vec<QTensor> = shapes
+                    .iter()
+                    .map(|&(n, k)| QTensor::quantize(&randn(&[n, k], DType::F32)?, dt))
+                    .collect::<Result<_>>()?;
+                let copies = (0..LAYERS)
+                    .map(|_| {
+                        one.iter().map(|q| QTensor::from_bytes(dt, q.shape().to_vec(), q.bytes())).collect()
+                    })
+                    .collect::<Result<Vec<Vec<QTensor>>>>()?;
+                let _ = layers.set(copies);
+            }
+            let layers = layers.get().ok_or_else(|| wick::Error::invalid("bench", "weights not made"))?;
+            // On the pool, as the models run their forward passes.
+            wick::run_in_pool(|| {
+                let mut last = None;
+                for l in layers {
+                    QTensor::matmul_t_many(&[&l[0], &l[1], &l[2]], &xh)?;
+                    l[3].matmul_t(&xh)?;
+                    QTensor::matmul_t_many(&[&l[4], &l[5]], &xh)?;
+                    last = Some(l[6].matmul_t(&xf)?);
+                }
+                last.ok_or_else(|| wick::Error::invalid("bench", "no layers"))
+            })
+        }));
+    }
     Ok(())
 }
 

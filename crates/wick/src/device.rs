@@ -202,8 +202,10 @@ pub fn num_threads() -> usize {
 /// Every parallel op called from outside the pool hands its work to the workers and sleeps
 /// until they finish: two cross-thread wake-ups per op, tens of microseconds each. A model's
 /// forward pass runs hundreds of short parallel ops per token; run inside the pool, each op
-/// starts on the calling worker and the others join in by work stealing, with no wake-ups
-/// while they are still spinning from the op before.
+/// starts on the calling worker and the others join in by work stealing. For the length of
+/// `f` the other workers also spin as a team: a decode step's matrix-vector products are
+/// shared the moment they are posted, in small chunks pulled from a counter, while ordinary
+/// parallel work (dense GEMMs) still reaches them. They stop spinning when `f` returns.
 ///
 /// ```
 /// let t = wick::Tensor::ones((64, 64), wick::DType::F32, &wick::Device::Cpu)?;
@@ -212,7 +214,7 @@ pub fn num_threads() -> usize {
 /// # Ok::<(), wick::Error>(())
 /// ```
 pub fn run_in_pool<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    install(f)
+    install(|| crate::cpu::kernels::team::session(f))
 }
 
 /// Runs `f` on wick's pool (rayon parallel iterators inside use it).

@@ -23,6 +23,7 @@ pub(crate) mod quantize;
 pub(crate) mod reduce;
 pub(crate) mod scalar_math;
 pub(crate) mod softmax;
+pub(crate) mod team;
 #[cfg(test)]
 pub(crate) mod testing;
 pub(crate) mod transpose;
