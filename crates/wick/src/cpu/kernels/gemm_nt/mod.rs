@@ -212,6 +212,16 @@ pub(crate) fn gemm_nt_with(
         block_with(isa, a, lda, m, k, b, ldb, n, &mut c, n);
         return c;
     }
+    if m == 1 {
+        // One row (decode): each task writes its columns in place, shared by the spinning
+        // team inside a forward pass.
+        let tasks: Vec<(usize, &mut [f32])> = c.chunks_mut(TASK_ROWS).enumerate().collect();
+        super::team::for_each(tasks, |(t, dst)| {
+            let nb = dst.len();
+            block_with(isa, a, lda, 1, k, b.from(t * TASK_ROWS * ldb), ldb, nb, dst, nb)
+        });
+        return c;
+    }
     // Each task computes an `m × TASK_ROWS` block of columns into its own buffer; the blocks
     // are then placed (m·n copies against m·n·k multiply-adds).
     let tasks = n.div_ceil(TASK_ROWS);
