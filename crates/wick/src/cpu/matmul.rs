@@ -4,7 +4,6 @@ use super::CpuStorage;
 use crate::{Error, Layout, Result};
 use gemm::Parallelism;
 use half::{bf16, f16};
-use rayon::prelude::*;
 
 /// The sizes of a (batched) matrix product `[.., m, k] @ [.., k, n]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,9 +106,10 @@ fn gemm_batched<T: GemmElement>(
         return Ok(out);
     }
     if batches > 1 && work < SMALL_GEMM {
-        crate::device::install(|| {
-            out.par_chunks_mut(m * n).enumerate().for_each(|(b, dst)| run(dst, b, Parallelism::None))
-        });
+        // Many small products (attention heads): the spinning team shares them inside a
+        // forward pass, rayon elsewhere.
+        let tasks: Vec<(usize, &mut [T])> = out.chunks_mut(m * n).enumerate().collect();
+        super::kernels::team::for_each(tasks, |(b, dst)| run(dst, b, Parallelism::None));
     } else {
         let par =
             if work < SMALL_GEMM || threads == 1 { Parallelism::None } else { Parallelism::Rayon(threads) };
