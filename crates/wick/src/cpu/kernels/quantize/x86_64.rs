@@ -15,6 +15,31 @@ fn first_with_magnitude(x: &[f32], amax: f32) -> f32 {
     x.iter().copied().find(|v| v.abs() == amax).unwrap_or(amax)
 }
 
+/// The row functions of an instruction set: its block quantizer over every whole block.
+macro_rules! row_loops {
+    ($feat:literal) => {
+        /// See [`scalar::q8_0`].
+        #[target_feature(enable = $feat)]
+        pub(crate) fn q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+            for (x, b) in x.chunks_exact(32).zip(out) {
+                if let Ok(x) = x.try_into() {
+                    *b = q8_0_block(x);
+                }
+            }
+        }
+
+        /// See [`scalar::q8k`].
+        #[target_feature(enable = $feat)]
+        pub(crate) fn q8k(x: &[f32], out: &mut [BlockQ8K]) {
+            for (x, b) in x.chunks_exact(256).zip(out) {
+                if let Ok(x) = x.try_into() {
+                    *b = q8k_block(x);
+                }
+            }
+        }
+    };
+}
+
 pub(crate) mod avx512 {
     use super::*;
     use std::arch::x86_64::*;
@@ -95,25 +120,7 @@ pub(crate) mod avx512 {
         b
     }
 
-    /// See [`scalar::q8_0`].
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
-    pub(crate) fn q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
-        for (x, b) in x.chunks_exact(32).zip(out) {
-            if let Ok(x) = x.try_into() {
-                *b = q8_0_block(x);
-            }
-        }
-    }
-
-    /// See [`scalar::q8k`].
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
-    pub(crate) fn q8k(x: &[f32], out: &mut [BlockQ8K]) {
-        for (x, b) in x.chunks_exact(256).zip(out) {
-            if let Ok(x) = x.try_into() {
-                *b = q8k_block(x);
-            }
-        }
-    }
+    row_loops!("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c");
 }
 
 pub(crate) mod avx2 {
@@ -228,23 +235,5 @@ pub(crate) mod avx2 {
         b
     }
 
-    /// See [`scalar::q8_0`].
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(crate) fn q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
-        for (x, b) in x.chunks_exact(32).zip(out) {
-            if let Ok(x) = x.try_into() {
-                *b = q8_0_block(x);
-            }
-        }
-    }
-
-    /// See [`scalar::q8k`].
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(crate) fn q8k(x: &[f32], out: &mut [BlockQ8K]) {
-        for (x, b) in x.chunks_exact(256).zip(out) {
-            if let Ok(x) = x.try_into() {
-                *b = q8k_block(x);
-            }
-        }
-    }
+    row_loops!("avx2,fma,f16c");
 }
