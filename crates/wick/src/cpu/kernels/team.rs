@@ -18,7 +18,7 @@
 //! retracted (null) pointer and never touches the job.
 
 use rayon::prelude::*;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, TryLockError};
@@ -67,16 +67,22 @@ struct Team {
 thread_local! {
     /// The session the current thread posts passes to, if it runs one.
     static CURRENT: RefCell<Option<Arc<Team>>> = const { RefCell::new(None) };
+    /// True while the current thread spins as a helper.
+    static HELPING: Cell<bool> = const { Cell::new(false) };
 }
 
 impl Team {
     /// A helper's life: run posted jobs and the pool's pending work until the session stops.
     fn help(&self, poster: Option<usize>) {
-        // The spawned helper job can only end up on the poster's own thread once the session
-        // is over (see `session`); never spin there.
-        if self.stop.load(SeqCst) || rayon::current_thread_index() == poster {
+        // A helper job picked up by a thread that already posts or helps (stolen while it
+        // waits inside a job, or the poster's own job queued until the session ended) must
+        // not spin there: what that thread is in the middle of could be what the session
+        // waits for. It returns, and the session has one helper fewer.
+        let busy_here = CURRENT.with(|c| c.borrow().is_some()) || HELPING.with(Cell::get);
+        if self.stop.load(SeqCst) || busy_here || rayon::current_thread_index() == poster {
             return;
         }
+        HELPING.with(|h| h.set(true));
         self.helpers.fetch_add(1, SeqCst);
         let mut seen = self.epoch.load(SeqCst);
         while !self.stop.load(SeqCst) {
@@ -93,6 +99,7 @@ impl Team {
             }
         }
         self.helpers.fetch_sub(1, SeqCst);
+        HELPING.with(|h| h.set(false));
     }
 
     fn join_job(&self) {
@@ -263,20 +270,27 @@ mod tests {
         if crate::device::num_threads() < 2 {
             return;
         }
-        let shared = in_session(|| {
-            let me = std::thread::current().id();
-            (0..200).any(|_| {
-                let others = AtomicUsize::new(0);
-                for_each_index(16, &|_| {
-                    let t = std::time::Instant::now();
-                    while t.elapsed() < std::time::Duration::from_micros(20) {
-                        std::hint::spin_loop();
-                    }
-                    if std::thread::current().id() != me {
-                        others.fetch_add(1, SeqCst);
-                    }
-                });
-                others.load(SeqCst) > 0
+        // A pool of its own: tests running at once keep the shared pool's workers busy.
+        let pool = match rayon::ThreadPoolBuilder::new().num_threads(2).build() {
+            Ok(p) => p,
+            Err(e) => panic!("cannot start a test pool: {e}"),
+        };
+        let shared = pool.install(|| {
+            session(|| {
+                let me = std::thread::current().id();
+                (0..200).any(|_| {
+                    let others = AtomicUsize::new(0);
+                    for_each_index(16, &|_| {
+                        let t = std::time::Instant::now();
+                        while t.elapsed() < std::time::Duration::from_micros(20) {
+                            std::hint::spin_loop();
+                        }
+                        if std::thread::current().id() != me {
+                            others.fetch_add(1, SeqCst);
+                        }
+                    });
+                    others.load(SeqCst) > 0
+                })
             })
         });
         assert!(shared, "no chunk ran on a helper in 200 passes");
