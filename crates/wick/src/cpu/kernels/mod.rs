@@ -16,6 +16,7 @@
 pub(crate) mod activation;
 pub(crate) mod arith;
 pub(crate) mod convert;
+pub(crate) mod gemm_bf16;
 pub(crate) mod gemm_nt;
 pub(crate) mod norm;
 pub(crate) mod quant;
