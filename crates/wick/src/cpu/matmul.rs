@@ -61,17 +61,19 @@ fn gemm_batched<T: GemmElement>(
         .checked_mul(m)
         .and_then(|x| x.checked_mul(n))
         .ok_or_else(|| Error::overflow("matmul", "output size"))?;
-    let mut out = vec![T::ZERO; out_len];
-    if out_len == 0 {
-        return Ok(out);
+    if out_len == 0 || k == 0 {
+        return Ok(vec![T::ZERO; out_len]);
     }
+    // The output is not zero-filled first: `gemm` (told not to read it) writes every element,
+    // and a zeroing pass over a large output costs as much as a memory-bound op.
+    let mut out: Vec<T> = Vec::with_capacity(out_len);
     let (lrs, lcs) = (ll.stride()[r - 2] as isize, ll.stride()[r - 1] as isize);
     let (rrs, rcs) = (rl.stride()[r - 2] as isize, rl.stride()[r - 1] as isize);
     // Bounds: every element either layout can address lies inside its slice.
     if ll.max_offset_exclusive() > lhs.len() || rl.max_offset_exclusive() > rhs.len() {
         return Err(Error::invalid("matmul", "layout exceeds its storage"));
     }
-    let run = |dst: &mut [T], b: usize, par: Parallelism| {
+    let run = |dst: &mut [std::mem::MaybeUninit<T>], b: usize, par: Parallelism| {
         // SAFETY: `dst` holds exactly m*n elements written with row stride n and column
         // stride 1; the lhs/rhs pointers plus any in-range (row, col) times their strides stay
         // inside their slices, as checked against `max_offset_exclusive` above (broadcast
@@ -81,7 +83,7 @@ fn gemm_batched<T: GemmElement>(
                 m,
                 n,
                 k,
-                dst.as_mut_ptr(),
+                dst.as_mut_ptr().cast::<T>(),
                 1,
                 n as isize,
                 false,
@@ -100,25 +102,28 @@ fn gemm_batched<T: GemmElement>(
             )
         }
     };
-    let work = m * n * k.max(1);
+    let work = m * n * k;
     let threads = crate::device::num_threads();
-    if k == 0 {
-        return Ok(out);
-    }
-    if batches > 1 && work < SMALL_GEMM {
-        // Many small products (attention heads): the spinning team shares them inside a
-        // forward pass, rayon elsewhere.
-        let tasks: Vec<(usize, &mut [T])> = out.chunks_mut(m * n).enumerate().collect();
+    let spare = &mut out.spare_capacity_mut()[..out_len];
+    if batches > 1 && (work < SMALL_GEMM || batches >= 2 * threads) {
+        // Many products (attention heads): one per task, shared by the spinning team inside a
+        // forward pass, rayon elsewhere; splitting each product over the threads instead makes
+        // them meet once per product.
+        let tasks: Vec<(usize, &mut [std::mem::MaybeUninit<T>])> =
+            spare.chunks_mut(m * n).enumerate().collect();
         super::kernels::team::for_each(tasks, |(b, dst)| run(dst, b, Parallelism::None));
     } else {
         let par =
             if work < SMALL_GEMM || threads == 1 { Parallelism::None } else { Parallelism::Rayon(threads) };
         crate::device::install(|| {
-            for (b, dst) in out.chunks_mut(m * n).enumerate() {
+            for (b, dst) in spare.chunks_mut(m * n).enumerate() {
                 run(dst, b, par);
             }
         });
     }
+    // SAFETY: every batch's `m × n` block was written by `gemm` above (k > 0, the
+    // destination not read); a panic in it would have unwound past this line.
+    unsafe { out.set_len(out_len) };
     Ok(out)
 }
 
