@@ -4,6 +4,7 @@ use super::matmul::gemm_contiguous;
 use super::{contiguous_vec, CpuStorage};
 use crate::{Error, Layout, Result};
 use half::{bf16, f16};
+use std::mem::MaybeUninit;
 
 /// Parameters of a 1d convolution over `[batch, c_in, l_in]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,12 +207,16 @@ fn conv_forward<T: ConvElement>(x: &[T], k: &[T], g: Geometry) -> Result<Vec<T>>
     let kdim = cig * kh * kw;
     let ncol = oh * ow;
     let mut out = vec![T::default(); b * c_out * ncol];
-    let mut col = vec![T::default(); kdim * ncol];
+    // `col` is rewritten in full for every (batch, group) before it is read, so it starts
+    // uninitialized: zeroing it first was a third of the im2col time (a fresh 7 MB buffer for
+    // 64 channels of 56×56).
+    let mut col: Vec<MaybeUninit<T>> = Vec::with_capacity(kdim * ncol);
+    col.resize_with(kdim * ncol, MaybeUninit::uninit);
     for bi in 0..b {
         for gi in 0..groups {
             // im2col: row (c, i, j) of `col` holds the input pixels tap (i, j) of channel c sees.
             // Channels fill disjoint rows, so large inputs split them across threads.
-            let fill_channel = |c: usize, rows: &mut [T]| {
+            let fill_channel = |c: usize, rows: &mut [MaybeUninit<T>]| {
                 let plane = &x[((bi * c_in) + gi * cig + c) * h * w..][..h * w];
                 for i in 0..kh {
                     for j in 0..kw {
@@ -220,13 +225,30 @@ fn conv_forward<T: ConvElement>(x: &[T], k: &[T], g: Geometry) -> Result<Vec<T>>
                             let y = (oy * stride + i * dilation) as isize - pad_h as isize;
                             let dst = &mut row[oy * ow..(oy + 1) * ow];
                             if y < 0 || y >= h as isize {
-                                dst.fill(T::default());
+                                dst.fill(MaybeUninit::new(T::default()));
                                 continue;
                             }
                             let src = &plane[y as usize * w..(y as usize + 1) * w];
-                            for (ox, d) in dst.iter_mut().enumerate() {
-                                let xx = (ox * stride + j * dilation) as isize - pad_w as isize;
-                                *d = if xx < 0 || xx >= w as isize { T::default() } else { src[xx as usize] };
+                            // Output columns `lo..hi` see input columns `ox·stride + off`
+                            // inside the row; the ones before and after see padding.
+                            let off = (j * dilation) as isize - pad_w as isize;
+                            let lo = if off >= 0 { 0 } else { ((-off) as usize).div_ceil(stride).min(ow) };
+                            let hi = if (w as isize) <= off {
+                                lo
+                            } else {
+                                ((w as isize - off) as usize).div_ceil(stride).clamp(lo, ow)
+                            };
+                            dst[..lo].fill(MaybeUninit::new(T::default()));
+                            dst[hi..].fill(MaybeUninit::new(T::default()));
+                            let first = (lo * stride) as isize + off;
+                            if stride == 1 {
+                                dst[lo..hi].write_copy_of_slice(&src[first as usize..][..hi - lo]);
+                            } else {
+                                for (d, s) in
+                                    dst[lo..hi].iter_mut().zip(src[first as usize..].iter().step_by(stride))
+                                {
+                                    d.write(*s);
+                                }
                             }
                         }
                     }
@@ -246,9 +268,13 @@ fn conv_forward<T: ConvElement>(x: &[T], k: &[T], g: Geometry) -> Result<Vec<T>>
                     fill_channel(c, rows);
                 }
             }
+            // SAFETY: the `cig` channels' rows above are all of `col` (`cig · kh · kw = kdim`
+            // rows of `ncol`), and `fill_channel` writes every element of its rows (padding
+            // as zeros); `MaybeUninit<T>` has the layout of `T`.
+            let col: &[T] = unsafe { &*(&col[..] as *const [MaybeUninit<T>] as *const [T]) };
             let wk = &k[gi * cog * kdim..(gi + 1) * cog * kdim];
             let dst = &mut out[(bi * c_out + gi * cog) * ncol..][..cog * ncol];
-            gemm_contiguous(cog, ncol, kdim, wk, &col, dst);
+            gemm_contiguous(cog, ncol, kdim, wk, col, dst);
         }
     }
     Ok(out)
