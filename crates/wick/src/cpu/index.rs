@@ -58,27 +58,18 @@ pub(crate) fn index_select(
         let total = (outer * inner)
             .checked_mul(rows.len())
             .ok_or_else(|| Error::overflow("index_select", format!("{} ids into {shape:?}", rows.len())))?;
-        if total >= super::copy::PARALLEL_COPY && inner > 0 {
-            // Each output row is one input row: fill them on wick's threads.
-            let mut out = vec![T::ZERO; total];
-            let per_task = (super::copy::PARALLEL_COPY / 4 / inner).max(1);
-            crate::device::install(|| {
-                use rayon::prelude::*;
-                out.par_chunks_mut(inner).enumerate().with_min_len(per_task).for_each(|(k, dst)| {
-                    let (o, r) = (k / rows.len(), rows[k % rows.len()]);
-                    let start = (o * n + r) * inner;
-                    dst.copy_from_slice(&data[start..start + inner]);
-                })
-            });
-            return Ok(out);
-        }
-        let mut out = Vec::with_capacity(total);
-        for o in 0..outer {
-            for &r in &rows {
-                let start = (o * n + r) * inner;
-                out.extend_from_slice(&data[start..start + inner]);
-            }
-        }
+        // Each output row is one input row.
+        let per_outer = rows.len();
+        let out = super::kernels::gather_rows(
+            outer * per_outer,
+            inner,
+            super::copy::PARALLEL_COPY / 4,
+            total >= super::copy::PARALLEL_COPY,
+            |k| {
+                let start = ((k / per_outer) * n + rows[k % per_outer]) * inner;
+                &data[start..start + inner]
+            },
+        )?;
         Ok(out)
     }
     with_index!("index_select", ids, i => {

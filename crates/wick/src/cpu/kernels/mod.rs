@@ -164,6 +164,48 @@ where
     out
 }
 
+/// A new vector of `rows` rows of `width` elements, row `k` a copy of `row(k)` (which must
+/// be `width` long), written straight into uninitialized memory — no zeroing pass first
+/// (an embedding lookup's output is as large as the rows it copies). With `parallel`, tasks
+/// of at least `task` elements run on wick's pool.
+pub(crate) fn gather_rows<'a, U>(
+    rows: usize,
+    width: usize,
+    task: usize,
+    parallel: bool,
+    row: impl Fn(usize) -> &'a [U] + Sync + Send,
+) -> crate::Result<Vec<U>>
+where
+    U: Copy + Send + Sync + 'a,
+{
+    use rayon::prelude::*;
+    let n = rows
+        .checked_mul(width)
+        .ok_or_else(|| crate::Error::overflow("gather_rows", format!("{rows} rows of {width}")))?;
+    let mut out: Vec<U> = Vec::with_capacity(n);
+    if width > 0 {
+        let body = |(k, dst): (usize, &mut [std::mem::MaybeUninit<U>])| {
+            let src = row(k);
+            assert_eq!(src.len(), width, "gather_rows: row {k} has the wrong length");
+            dst.write_copy_of_slice(src);
+        };
+        let spare = &mut out.spare_capacity_mut()[..n];
+        if parallel {
+            let per_task = (task / width).max(1);
+            crate::device::install(|| {
+                spare.par_chunks_mut(width).enumerate().with_min_len(per_task).for_each(body)
+            });
+        } else {
+            spare.chunks_mut(width).enumerate().for_each(body);
+        }
+    }
+    // SAFETY: `spare` is `rows` chunks of `width` elements and every chunk was written in
+    // full above (its source is asserted `width` long); a panic unwinds past this line,
+    // leaving the length at 0.
+    unsafe { out.set_len(n) };
+    Ok(out)
+}
+
 /// Whether the CPU has the AVX-512 BF16 extension (`vcvtne2ps2bf16`, `vdpbf16ps`).
 ///
 /// Detected for the bf16 dot products to come; the conversions below do not use it, since
