@@ -183,7 +183,7 @@ where
         .checked_mul(width)
         .ok_or_else(|| crate::Error::overflow("gather_rows", format!("{rows} rows of {width}")))?;
     let mut out: Vec<U> = Vec::with_capacity(n);
-    if width > 0 {
+    if let Some(rows_per_task) = task.checked_div(width) {
         let body = |(k, dst): (usize, &mut [std::mem::MaybeUninit<U>])| {
             let src = row(k);
             assert_eq!(src.len(), width, "gather_rows: row {k} has the wrong length");
@@ -191,9 +191,8 @@ where
         };
         let spare = &mut out.spare_capacity_mut()[..n];
         if parallel {
-            let per_task = (task / width).max(1);
             crate::device::install(|| {
-                spare.par_chunks_mut(width).enumerate().with_min_len(per_task).for_each(body)
+                spare.par_chunks_mut(width).enumerate().with_min_len(rows_per_task.max(1)).for_each(body)
             });
         } else {
             spare.chunks_mut(width).enumerate().for_each(body);
