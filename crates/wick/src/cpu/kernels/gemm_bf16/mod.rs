@@ -257,7 +257,7 @@ fn few_rows(a: Mat, b: Mat, m: usize, n: usize, k: usize, c: &mut [f32], paralle
         let mut x = vec![0f32; m * k];
         for (i, row) in x.chunks_mut(k).enumerate() {
             for (t, v) in row.iter_mut().enumerate() {
-                *v = f32::from_bits((a.at(i, t) as u32) << 16);
+                *v = half::bf16::from_bits(a.at(i, t)).to_f32();
             }
         }
         let chunks = if parallel { k.div_ceil(FEW_ROWS_CHUNK) } else { 1 };
