@@ -204,7 +204,13 @@ fn matmul_nt(
     // Each output ends in one horizontal sum, which a short k cannot amortize: attention
     // scores over 32–64-wide heads go to `gemm` unless there are only a few query rows
     // (MiniLM 32×128 forward: 1.07 s with this kernel for its q·kᵀ, 0.85 s without).
-    let long_enough = k >= NT_MIN_K || m <= NT_ALWAYS_ROWS;
+    // With 8 lanes (AVX2) the horizontal sums weigh twice as much and the `gemm` crate's
+    // packed kernel wins as soon as there are more than a few rows (f32 128×2048×5632 on a
+    // Zen 3: 33–37 ms through `gemm`, 47–51 ms here) — except for bf16 weights, which `gemm`
+    // would need widened to an f32 copy on every call (62–68 ms that way, 55–59 ms here).
+    let wide_lanes = super::kernels::Isa::selected() == super::kernels::Isa::Avx512;
+    let bf16_rows = matches!(rhs, CpuStorage::BF16(_));
+    let long_enough = m <= NT_ALWAYS_ROWS || (k >= NT_MIN_K && (wide_lanes || bf16_rows));
     if m == 0 || n == 0 || k < 2 || !long_enough || lcs != 1 || rrs != 1 || (n > 1 && rcs < k) {
         return Ok(None);
     }
