@@ -1,12 +1,14 @@
 //! Elementwise ops of two (or three) operands that already share one broadcast shape.
 
 use super::kernels::arith::{self, Arith};
+use super::kernels::as_uninit;
 use super::{with_pair, with_vec, CpuElement, CpuStorage, Map2, PARALLEL_THRESHOLD};
 use crate::dtype::WithDType;
 use crate::layout::coalesce_dims;
 use crate::op::{BinaryKind, BinaryOpT, CmpOp};
 use crate::{Error, Layout, Result};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Storage offsets of the start of each innermost row, plus the inner loop's size and strides.
 struct Rows {
@@ -66,14 +68,14 @@ where
     T: Copy + Send + Sync,
     U: Copy + Send + Sync + Default,
 {
-    let seg = move |x: &[T], y: &[T], o: &mut [U]| {
+    let seg = move |x: &[T], y: &[T], o: &mut [MaybeUninit<U>]| {
         for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
-            *o = f(x, y);
+            o.write(f(x, y));
         }
     };
-    let seg_scalar = move |x: &[T], y: T, rhs: bool, o: &mut [U]| {
+    let seg_scalar = move |x: &[T], y: T, rhs: bool, o: &mut [MaybeUninit<U>]| {
         for (o, &x) in o.iter_mut().zip(x) {
-            *o = if rhs { f(x, y) } else { f(y, x) };
+            o.write(if rhs { f(x, y) } else { f(y, x) });
         }
     };
     zip_map_with(a, al, b, bl, seg, seg_scalar, f)
@@ -81,14 +83,15 @@ where
 
 /// [`zip_map`] with slice kernels for the runs where both operands are contiguous (`seg`) and
 /// where one is a single value (`seg_scalar(x, y, rhs, out)`: `f(x[i], y)` when `rhs`, else
-/// `f(y, x[i])`); all three must compute the same function.
+/// `f(y, x[i])`); all three must compute the same function. The slice kernels write every
+/// element of `out` up to the length of `x` (their outputs may be uninitialized memory).
 pub(crate) fn zip_map_with<T, U>(
     a: &[T],
     al: &Layout,
     b: &[T],
     bl: &Layout,
-    seg: impl Fn(&[T], &[T], &mut [U]) + Sync + Send,
-    seg_scalar: impl Fn(&[T], T, bool, &mut [U]) + Sync + Send,
+    seg: impl Fn(&[T], &[T], &mut [MaybeUninit<U>]) + Sync + Send,
+    seg_scalar: impl Fn(&[T], T, bool, &mut [MaybeUninit<U>]) + Sync + Send,
     f: impl Fn(T, T) -> U + Sync + Send,
 ) -> Vec<U>
 where
@@ -101,8 +104,8 @@ where
     }
     // Fast path: one operand contiguous, the other contiguous too or one block (of at least a
     // vector's worth) repeated along the leading dims — `x + bias` with a row bias. The output
-    // is filled piece by piece over the contiguous operand (no zeroing pass, see
-    // `collect_pieces`), each piece cut where the other operand's block wraps around.
+    // is written piece by piece over the contiguous operand straight into uninitialized memory
+    // (see `collect_pieces`), each piece cut where the other operand's block wraps around.
     const MIN_BLOCK: usize = 16;
     if let (Some((a0, ab)), Some((b0, bb))) = (repeated_block(al), repeated_block(bl)) {
         if (ab == n && bb >= MIN_BLOCK) || (bb == n && ab >= MIN_BLOCK) {
@@ -112,39 +115,47 @@ where
             let block = other.len();
             let base = main.as_ptr() as usize;
             let size = std::mem::size_of::<T>().max(1);
-            return super::kernels::collect_pieces(
-                main,
-                2048,
-                PARALLEL_THRESHOLD / 4,
-                n >= PARALLEL_THRESHOLD,
-                |s, d| {
-                    let off = (s.as_ptr() as usize - base) / size;
-                    let mut i = 0;
-                    while i < s.len() {
-                        let j = (off + i) % block;
-                        let len = (block - j).min(s.len() - i);
-                        let (x, y, o) = (&s[i..i + len], &other[j..j + len], &mut d[i..i + len]);
-                        if a_drives {
-                            seg(x, y, o)
-                        } else {
-                            seg(y, x, o)
+            // SAFETY: the pieces of `d` are cut exactly like those of `s`, and `seg` writes every
+            // element of its output as long as its first operand.
+            return unsafe {
+                super::kernels::collect_pieces(
+                    main,
+                    2048,
+                    PARALLEL_THRESHOLD / 4,
+                    n >= PARALLEL_THRESHOLD,
+                    |s, d| {
+                        let off = (s.as_ptr() as usize - base) / size;
+                        let mut i = 0;
+                        while i < s.len() {
+                            let j = (off + i) % block;
+                            let len = (block - j).min(s.len() - i);
+                            let (x, y, o) = (&s[i..i + len], &other[j..j + len], &mut d[i..i + len]);
+                            if a_drives {
+                                seg(x, y, o)
+                            } else {
+                                seg(y, x, o)
+                            }
+                            i += len;
                         }
-                        i += len;
-                    }
-                },
-            );
+                    },
+                )
+            };
         }
     }
     let mut out = vec![U::default(); n];
     let Rows { inner, strides, starts } = rows(&[al, bl]);
     let (sa, sb) = (strides[0], strides[1]);
-    let row = |o: &mut [U], ra: usize, rb: usize| match (sa, sb) {
-        (1, 1) => seg(&a[ra..ra + inner], &b[rb..rb + inner], o),
-        (1, 0) => seg_scalar(&a[ra..ra + inner], b[rb], true, o),
-        (0, 1) => seg_scalar(&b[rb..rb + inner], a[ra], false, o),
-        _ => {
-            for (i, o) in o.iter_mut().enumerate() {
-                *o = f(a[ra + i * sa], b[rb + i * sb]);
+    let row = |o: &mut [U], ra: usize, rb: usize| {
+        // SAFETY: the slice kernels and the loop below write only `U` values.
+        let o = unsafe { as_uninit(o) };
+        match (sa, sb) {
+            (1, 1) => seg(&a[ra..ra + inner], &b[rb..rb + inner], o),
+            (1, 0) => seg_scalar(&a[ra..ra + inner], b[rb], true, o),
+            (0, 1) => seg_scalar(&b[rb..rb + inner], a[ra], false, o),
+            _ => {
+                for (i, o) in o.iter_mut().enumerate() {
+                    o.write(f(a[ra + i * sa], b[rb + i * sb]));
+                }
             }
         }
     };

@@ -1,6 +1,6 @@
 //! Conversion between dtypes.
 
-use super::copy::{map_slices, map_strided};
+use super::copy::{map_slices_uninit, map_strided};
 use super::kernels::convert;
 use super::{CpuElement, CpuStorage, Map1Any};
 use crate::{DType, Layout, Result};
@@ -31,10 +31,22 @@ pub(crate) fn to_dtype(s: &CpuStorage, l: &Layout, dtype: DType) -> Result<CpuSt
     // Direct paths for the conversions models do all the time.
     Ok(match (s, dtype) {
         // Vector kernels, bit-exact with `half`'s scalar conversions.
-        (CpuStorage::F32(v), DType::BF16) => CpuStorage::BF16(map_slices(v, l, convert::f32_to_bf16).into()),
-        (CpuStorage::F32(v), DType::F16) => CpuStorage::F16(map_slices(v, l, convert::f32_to_f16).into()),
-        (CpuStorage::BF16(v), DType::F32) => CpuStorage::F32(map_slices(v, l, convert::bf16_to_f32).into()),
-        (CpuStorage::F16(v), DType::F32) => CpuStorage::F32(map_slices(v, l, convert::f16_to_f32).into()),
+        // SAFETY (each of the four): the conversions write every element of their output.
+        (CpuStorage::F32(v), DType::BF16) => {
+            CpuStorage::BF16(unsafe { map_slices_uninit(v, l, convert::f32_to_bf16_uninit) }.into())
+        }
+        // SAFETY: as above.
+        (CpuStorage::F32(v), DType::F16) => {
+            CpuStorage::F16(unsafe { map_slices_uninit(v, l, convert::f32_to_f16_uninit) }.into())
+        }
+        // SAFETY: as above.
+        (CpuStorage::BF16(v), DType::F32) => {
+            CpuStorage::F32(unsafe { map_slices_uninit(v, l, convert::bf16_to_f32_uninit) }.into())
+        }
+        // SAFETY: as above.
+        (CpuStorage::F16(v), DType::F32) => {
+            CpuStorage::F32(unsafe { map_slices_uninit(v, l, convert::f16_to_f32_uninit) }.into())
+        }
         (CpuStorage::F32(v), DType::F64) => CpuStorage::F64(map_strided(v, l, |x| x as f64).into()),
         (CpuStorage::F64(v), DType::F32) => CpuStorage::F32(map_strided(v, l, |x| x as f32).into()),
         (CpuStorage::U32(v), DType::I64) => CpuStorage::I64(map_strided(v, l, |x| x as i64).into()),

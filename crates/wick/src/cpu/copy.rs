@@ -1,10 +1,12 @@
 //! Strided copies and the simple elementwise maps built on them.
 
+use super::kernels::{collect_pieces, fill_default};
 use super::{with_pair, CpuElement, CpuStorage, Map1, Map1Float, PARALLEL_THRESHOLD};
 use crate::dtype::FloatDType;
 use crate::layout::{coalesce_dims, StridedBlocks};
 use crate::{Error, Layout, Result};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Appends the elements of `l` in row-major order.
 pub(crate) fn extend_strided<T: Copy>(v: &[T], l: &Layout, out: &mut Vec<T>) {
@@ -58,9 +60,23 @@ pub(crate) fn map_slices<T: Copy + Send + Sync, U: Copy + Send + Sync + Default>
     l: &Layout,
     kernel: impl Fn(&[T], &mut [U]) + Sync + Send,
 ) -> Vec<U> {
+    // SAFETY: `fill_default` initializes every element before the kernel sees it.
+    unsafe { map_slices_uninit(v, l, |s, d| kernel(s, fill_default(d))) }
+}
+
+/// [`map_slices`] with a kernel that writes into uninitialized memory.
+///
+/// # Safety
+/// `kernel(s, d)` must write every element of `d` (which is as long as `s`).
+pub(crate) unsafe fn map_slices_uninit<T: Copy + Send + Sync, U: Copy + Send + Sync>(
+    v: &[T],
+    l: &Layout,
+    kernel: impl Fn(&[T], &mut [MaybeUninit<U>]) + Sync + Send,
+) -> Vec<U> {
     let src = super::contiguous_cow(v, l);
     let parallel = src.len() >= PARALLEL_THRESHOLD;
-    super::kernels::collect_pieces(&src, 2048, PARALLEL_THRESHOLD / 4, parallel, kernel)
+    // SAFETY: the caller's kernel writes every element of its output.
+    unsafe { collect_pieces(&src, 2048, PARALLEL_THRESHOLD / 4, parallel, kernel) }
 }
 
 /// Copies the elements of `src_l` into `dst` (row-major) starting at `dst_offset`.

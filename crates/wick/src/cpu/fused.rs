@@ -3,53 +3,60 @@
 //! f32, computed, and rounded back once; other dtypes answer `None` and the caller composes
 //! the op from primitives.
 
-use super::kernels::{collect_pieces, convert, norm, softmax};
+use super::kernels::{as_uninit, collect_pieces, convert, norm, softmax};
 use super::{contiguous_cow, CpuStorage, PARALLEL_THRESHOLD};
 use crate::{Layout, Result};
 use half::{bf16, f16};
+use std::mem::MaybeUninit;
 
 /// `kernel(rows_in, rows_out)` over whole `dim`-long rows of `l`, in parallel blocks of rows
-/// once the input is large.
-fn map_rows<T: Copy + Send + Sync + Default>(
+/// once the input is large, straight into uninitialized memory.
+///
+/// # Safety
+/// `kernel(x, out)` must write every element of `out` (as long as `x`).
+unsafe fn map_rows<T: Copy + Send + Sync>(
     v: &[T],
     l: &Layout,
     dim: usize,
-    kernel: impl Fn(&[T], &mut [T]) + Sync + Send,
+    kernel: impl Fn(&[T], &mut [MaybeUninit<T>]) + Sync + Send,
 ) -> Vec<T> {
     let src = contiguous_cow(v, l);
     let parallel = src.len() >= PARALLEL_THRESHOLD && src.len() > dim;
     let piece = (2048 / dim).max(1) * dim;
-    collect_pieces(&src, piece, PARALLEL_THRESHOLD / 4, parallel, kernel)
+    // SAFETY: the caller's kernel writes every element of its output.
+    unsafe { collect_pieces(&src, piece, PARALLEL_THRESHOLD / 4, parallel, kernel) }
 }
 
 /// Half-precision conversions, so one body serves f16 and bf16.
 trait Half: Copy + Send + Sync + Default {
     fn widen(x: &[Self], out: &mut [f32]);
-    fn narrow(x: &[f32], out: &mut [Self]);
+    fn narrow(x: &[f32], out: &mut [MaybeUninit<Self>]);
 }
 impl Half for bf16 {
     fn widen(x: &[Self], out: &mut [f32]) {
         convert::bf16_to_f32(x, out)
     }
-    fn narrow(x: &[f32], out: &mut [Self]) {
-        convert::f32_to_bf16(x, out)
+    fn narrow(x: &[f32], out: &mut [MaybeUninit<Self>]) {
+        convert::f32_to_bf16_uninit(x, out)
     }
 }
 impl Half for f16 {
     fn widen(x: &[Self], out: &mut [f32]) {
         convert::f16_to_f32(x, out)
     }
-    fn narrow(x: &[f32], out: &mut [Self]) {
-        convert::f32_to_f16(x, out)
+    fn narrow(x: &[f32], out: &mut [MaybeUninit<Self>]) {
+        convert::f32_to_f16_uninit(x, out)
     }
 }
 
-/// Runs an f32 kernel on half-precision data: widen, compute, round back once.
-fn via_f32<H: Half>(x: &[H], out: &mut [H], kernel: impl Fn(&[f32], &mut [f32])) {
+/// Runs an f32 kernel on half-precision data: widen, compute, round back once; writes every
+/// element of `out` that `x` has.
+fn via_f32<H: Half>(x: &[H], out: &mut [MaybeUninit<H>], kernel: impl Fn(&[f32], &mut [MaybeUninit<f32>])) {
     let mut xf = vec![0f32; x.len()];
     let mut of = vec![0f32; x.len()];
     H::widen(x, &mut xf);
-    kernel(&xf, &mut of);
+    // SAFETY: the row kernels write only f32 values.
+    kernel(&xf, unsafe { as_uninit(&mut of) });
     H::narrow(&of, out);
 }
 
@@ -71,19 +78,30 @@ fn f32_vec(s: &CpuStorage, l: &Layout) -> Option<Vec<f32>> {
 }
 
 /// Applies a row kernel `k(x, out)` (over rows of `dim`) to f32, bf16 or f16 storage.
-fn on_rows(
+///
+/// # Safety
+/// `k(x, out)` must write every element of `out` (as long as `x`).
+unsafe fn on_rows(
     s: &CpuStorage,
     l: &Layout,
     dim: usize,
-    k: impl Fn(&[f32], &mut [f32]) + Sync + Send,
+    k: impl Fn(&[f32], &mut [MaybeUninit<f32>]) + Sync + Send,
 ) -> Option<CpuStorage> {
     if dim == 0 {
         return None;
     }
     Some(match s {
-        CpuStorage::F32(v) => CpuStorage::F32(map_rows(v, l, dim, &k).into()),
-        CpuStorage::BF16(v) => CpuStorage::BF16(map_rows(v, l, dim, |x, o| via_f32(x, o, &k)).into()),
-        CpuStorage::F16(v) => CpuStorage::F16(map_rows(v, l, dim, |x, o| via_f32(x, o, &k)).into()),
+        // SAFETY (each of the three): `k` writes every element of its output, and so does
+        // `via_f32` over the rows it is given.
+        CpuStorage::F32(v) => CpuStorage::F32(unsafe { map_rows(v, l, dim, &k) }.into()),
+        // SAFETY: as above.
+        CpuStorage::BF16(v) => {
+            CpuStorage::BF16(unsafe { map_rows(v, l, dim, |x, o| via_f32(x, o, &k)) }.into())
+        }
+        // SAFETY: as above.
+        CpuStorage::F16(v) => {
+            CpuStorage::F16(unsafe { map_rows(v, l, dim, |x, o| via_f32(x, o, &k)) }.into())
+        }
         _ => return None,
     })
 }
@@ -94,7 +112,8 @@ fn last_dim(l: &Layout) -> usize {
 
 pub(crate) fn softmax_last_dim(s: &CpuStorage, l: &Layout, log: bool) -> Result<Option<CpuStorage>> {
     let dim = last_dim(l);
-    Ok(on_rows(s, l, dim, |x, o| softmax::softmax(x, o, dim, log)))
+    // SAFETY: the softmax kernel writes every element of its output.
+    Ok(unsafe { on_rows(s, l, dim, |x, o| softmax::softmax(x, o, dim, log)) })
 }
 
 pub(crate) fn layer_norm(
@@ -116,7 +135,8 @@ pub(crate) fn layer_norm(
     if w.len() != dim || b.as_ref().is_some_and(|b| b.len() != dim) {
         return Ok(None);
     }
-    Ok(on_rows(s, l, dim, |x, o| norm::layer_norm(x, &w, b.as_deref(), o, eps as f32)))
+    // SAFETY: the norm kernels write every element of their output.
+    Ok(unsafe { on_rows(s, l, dim, |x, o| norm::layer_norm(x, &w, b.as_deref(), o, eps as f32)) })
 }
 
 pub(crate) fn rms_norm(
@@ -130,5 +150,6 @@ pub(crate) fn rms_norm(
     if w.len() != dim {
         return Ok(None);
     }
-    Ok(on_rows(s, l, dim, |x, o| norm::rms_norm(x, &w, o, eps as f32)))
+    // SAFETY: the norm kernels write every element of their output.
+    Ok(unsafe { on_rows(s, l, dim, |x, o| norm::rms_norm(x, &w, o, eps as f32)) })
 }

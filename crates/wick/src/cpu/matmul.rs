@@ -278,14 +278,19 @@ pub(crate) fn matmul(
             // Without AVX-512 BF16, bf16 multiplies in f32 (exact products, f32 accumulation) and rounds once.
             // The widening and the final rounding run through the SIMD conversion kernels
             // (per-element `half` calls made a 4096² weight's widening cost 20 ms).
+            use super::copy::map_slices_uninit;
             use super::kernels::convert;
-            let a32 = super::copy::map_slices(a, ll, convert::bf16_to_f32);
-            let b32 = super::copy::map_slices(b, rl, convert::bf16_to_f32);
+            // SAFETY (this and the next two): the conversions write every element of their output.
+            let a32 = unsafe { map_slices_uninit(a, ll, convert::bf16_to_f32_uninit) };
+            // SAFETY: as above.
+            let b32 = unsafe { map_slices_uninit(b, rl, convert::bf16_to_f32_uninit) };
             let (lc, rc) = (Layout::contiguous(ll.shape()), Layout::contiguous(rl.shape()));
             // Broadcast batch dims were materialised by the gather; that is fine for bf16.
             let out = gemm_batched(&a32, &lc, &b32, &rc, d)?;
+            let contiguous = Layout::contiguous(out.len());
+            // SAFETY: as above.
             CpuStorage::BF16(
-                super::copy::map_slices(&out, &Layout::contiguous(out.len()), convert::f32_to_bf16).into(),
+                unsafe { map_slices_uninit(&out, &contiguous, convert::f32_to_bf16_uninit) }.into(),
             )
         }
         (a, b) if a.dtype() != b.dtype() => {

@@ -6,7 +6,7 @@
 //! piece of work; planes are split across wick's pool once the input is large. f16 and bf16
 //! planes are widened to f32, rotated and rounded back once; f64 is computed in f64.
 
-use super::kernels::{collect_pieces, convert};
+use super::kernels::{collect_pieces, convert, fill_default};
 use super::{contiguous_cow, CpuStorage, PARALLEL_THRESHOLD};
 use crate::{Layout, Result};
 use std::ops::{Add, Mul, Sub};
@@ -45,7 +45,8 @@ where
     K: Fn(&[T], &mut [T]) + Sync + Send,
 {
     let parallel = src.len() >= PARALLEL_THRESHOLD && src.len() > plane;
-    collect_pieces(src, plane, PARALLEL_THRESHOLD / 4, parallel, kernel)
+    // SAFETY: `fill_default` initializes every element before the kernel sees it.
+    unsafe { collect_pieces(src, plane, PARALLEL_THRESHOLD / 4, parallel, |s, d| kernel(s, fill_default(d))) }
 }
 
 /// The f32 conversions of a half-precision type: planes are widened, rotated in f32 and

@@ -4,7 +4,7 @@
 //! f32 data, and on f16/bf16 data widened to f32 a block at a time; every other case goes
 //! through the generic per-element path.
 
-use super::copy::{map_slices, map_strided};
+use super::copy::{map_slices, map_slices_uninit, map_strided};
 use super::kernels::activation::{self, Activation};
 use super::kernels::convert;
 use super::{CpuElement, CpuStorage, Map1Float};
@@ -62,7 +62,9 @@ pub(crate) fn unary_map<U: UnaryOpT>(s: &CpuStorage, l: &Layout) -> Result<CpuSt
     if let Some(act) = activation_of::<U>() {
         match s {
             CpuStorage::F32(v) => {
-                return Ok(CpuStorage::F32(map_slices(v, l, |x, o| activation::apply(act, x, o)).into()))
+                // SAFETY: the activation kernels write every element of their output.
+                let out = unsafe { map_slices_uninit(v, l, |x, o| activation::apply_uninit(act, x, o)) };
+                return Ok(CpuStorage::F32(out.into()));
             }
             CpuStorage::BF16(v) => {
                 let k = |x: &[bf16], o: &mut [bf16]| {

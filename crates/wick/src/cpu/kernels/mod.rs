@@ -117,22 +117,64 @@ impl Isa {
     }
 }
 
-/// Runs `kernel` over `src` a piece of `piece` elements at a time (the last may be shorter)
-/// and returns its outputs. The new vector is not zero-filled up front — for memory-bound
-/// kernels that is a whole extra pass over memory, ~30% of their time — but a piece at a
-/// time just before the kernel writes it, while it is in cache, so a kernel only ever sees
-/// initialized memory. With `parallel`, tasks of about `task` elements (rounded down to whole
-/// pieces) run on wick's pool.
-pub(crate) fn collect_pieces<T, U>(
+/// `out` seen as slots a kernel writes into: the kernels with uninitialized outputs take
+/// `&mut [MaybeUninit<U>]`, and callers holding initialized memory pass it through here.
+///
+/// # Safety
+/// Only initialized values may be written through the result, so that `out` stays
+/// initialized when the borrow ends.
+pub(crate) unsafe fn as_uninit<U>(out: &mut [U]) -> &mut [std::mem::MaybeUninit<U>] {
+    // SAFETY: `MaybeUninit<U>` has the layout of `U`; the caller keeps the contents valid.
+    unsafe { &mut *(out as *mut [U] as *mut [std::mem::MaybeUninit<U>]) }
+}
+
+/// `out` as initialized memory once every element has been written.
+///
+/// # Safety
+/// Every element of `out` must have been written.
+pub(crate) unsafe fn assume_written<U>(out: &mut [std::mem::MaybeUninit<U>]) -> &mut [U] {
+    // SAFETY: the caller wrote every element; `MaybeUninit<U>` has the layout of `U`.
+    unsafe { &mut *(out as *mut [std::mem::MaybeUninit<U>] as *mut [U]) }
+}
+
+/// Writes NaN into the slots of `out` from `from` on: what the row kernels leave there when
+/// `out` is not whole rows, so that they write every element.
+pub(crate) fn fill_nan_from(out: &mut [std::mem::MaybeUninit<f32>], from: usize) {
+    for e in out.iter_mut().skip(from) {
+        e.write(f32::NAN);
+    }
+}
+
+/// Writes `U::default()` into every slot of `out` and returns it as initialized memory: for
+/// kernels that take `&mut [U]`, run inside [`collect_pieces`].
+pub(crate) fn fill_default<U: Copy + Default>(out: &mut [std::mem::MaybeUninit<U>]) -> &mut [U] {
+    for e in out.iter_mut() {
+        e.write(U::default());
+    }
+    // SAFETY: every element was initialized just above, and `MaybeUninit<U>` has the layout
+    // of `U`, so this is a plain `&mut [U]` over the same memory.
+    unsafe { &mut *(out as *mut [std::mem::MaybeUninit<U>] as *mut [U]) }
+}
+
+/// Runs `kernel` over `src` a piece of `piece` elements at a time (the last may be shorter),
+/// writing straight into a new vector's uninitialized memory, and returns it. No zeroing
+/// pass: for memory-bound kernels that alone costs ~30% of their time. A kernel that takes
+/// initialized memory goes through [`fill_default`], which zeroes a piece just before the
+/// kernel writes it, while it is in cache. With `parallel`, tasks of about `task` elements
+/// (rounded down to whole pieces) run on wick's pool.
+///
+/// # Safety
+/// `kernel(s, d)` must write every element of `d` (which is as long as `s`).
+pub(crate) unsafe fn collect_pieces<T, U>(
     src: &[T],
     piece: usize,
     task: usize,
     parallel: bool,
-    kernel: impl Fn(&[T], &mut [U]) + Sync + Send,
+    kernel: impl Fn(&[T], &mut [std::mem::MaybeUninit<U>]) + Sync + Send,
 ) -> Vec<U>
 where
     T: Copy + Sync,
-    U: Copy + Send + Sync + Default,
+    U: Copy + Send + Sync,
 {
     use rayon::prelude::*;
     use std::mem::MaybeUninit;
@@ -142,12 +184,6 @@ where
     let mut out: Vec<U> = Vec::with_capacity(n);
     let body = |(dst, src): (&mut [MaybeUninit<U>], &[T])| {
         for (d, s) in dst.chunks_mut(piece).zip(src.chunks(piece)) {
-            for e in d.iter_mut() {
-                e.write(U::default());
-            }
-            // SAFETY: every element of `d` was initialized just above, and `MaybeUninit<U>`
-            // has the layout of `U`, so this is a plain `&mut [U]` over the same memory.
-            let d = unsafe { &mut *(d as *mut [MaybeUninit<U>] as *mut [U]) };
             kernel(s, d);
         }
     };
@@ -158,8 +194,8 @@ where
         body((spare, src));
     }
     // SAFETY: `spare` and `src` both have `n` elements and are cut into the same tasks and
-    // pieces, so the loop above initialized all of the first `n`. A panic in `kernel` unwinds
-    // past this line, leaving the length at 0.
+    // pieces, and the caller's kernel wrote every element of each piece. A panic in `kernel`
+    // unwinds past this line, leaving the length at 0.
     unsafe { out.set_len(n) };
     out
 }

@@ -31,8 +31,16 @@ pub(crate) fn apply(act: Activation, x: &[f32], out: &mut [f32]) {
     apply_with(Isa::selected(), act, x, out)
 }
 
+/// [`apply`] into memory that may be uninitialized.
+pub(crate) fn apply_uninit(act: Activation, x: &[f32], out: &mut [std::mem::MaybeUninit<f32>]) {
+    let isa = Isa::selected();
+    dispatch!(isa, apply(act, x, out))
+}
+
 /// [`apply`] with a given instruction set (the best one below it the CPU has).
 pub(crate) fn apply_with(isa: Isa, act: Activation, x: &[f32], out: &mut [f32]) {
+    // SAFETY: the kernels write only f32 values.
+    let out = unsafe { super::as_uninit(out) };
     dispatch!(isa, apply(act, x, out))
 }
 

@@ -2,15 +2,16 @@
 
 use super::Activation;
 use crate::cpu::kernels::scalar_math as sm;
+use std::mem::MaybeUninit;
 
 #[inline(always)]
-fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
+fn map(x: &[f32], out: &mut [MaybeUninit<f32>], f: impl Fn(f32) -> f32) {
     for (o, &x) in out.iter_mut().zip(x) {
-        *o = f(x);
+        o.write(f(x));
     }
 }
 
-pub(crate) fn apply(act: Activation, x: &[f32], out: &mut [f32]) {
+pub(crate) fn apply(act: Activation, x: &[f32], out: &mut [MaybeUninit<f32>]) {
     match act {
         Activation::Exp => map(x, out, sm::exp),
         Activation::Sigmoid => map(x, out, sm::sigmoid),

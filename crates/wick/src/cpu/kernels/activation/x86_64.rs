@@ -5,7 +5,7 @@ macro_rules! activation {
         use $crate::cpu::kernels::activation::Activation;
 
         #[target_feature(enable = $feat)]
-        pub(crate) fn apply(act: Activation, x: &[f32], out: &mut [f32]) {
+        pub(crate) fn apply(act: Activation, x: &[f32], out: &mut [std::mem::MaybeUninit<f32>]) {
             match act {
                 Activation::Exp => map(x, out, |v| exp(v)),
                 Activation::Sigmoid => map(x, out, |v| sigmoid(v)),

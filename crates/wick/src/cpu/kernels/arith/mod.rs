@@ -8,6 +8,7 @@ mod scalar;
 mod x86_64;
 
 use super::{dispatch, Isa};
+use std::mem::MaybeUninit;
 
 /// One of the four basic operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,24 +36,33 @@ impl Arith {
     }
 }
 
-/// `out[i] = a[i] op b[i]` for `i < min(a.len(), b.len(), out.len())`.
-pub(crate) fn zip(op: Arith, a: &[f32], b: &[f32], out: &mut [f32]) {
-    zip_with(Isa::selected(), op, a, b, out)
-}
-
-/// `out[i] = a[i] op b` (`scalar_rhs`) or `out[i] = b op a[i]` (otherwise), for
-/// `i < min(a.len(), out.len())`.
-pub(crate) fn zip_scalar(op: Arith, a: &[f32], b: f32, scalar_rhs: bool, out: &mut [f32]) {
-    zip_scalar_with(Isa::selected(), op, a, b, scalar_rhs, out)
-}
-
-/// [`zip`] with a given instruction set.
-pub(crate) fn zip_with(isa: Isa, op: Arith, a: &[f32], b: &[f32], out: &mut [f32]) {
+/// `out[i] = a[i] op b[i]` for `i < min(a.len(), b.len(), out.len())`, written into memory
+/// that may be uninitialized.
+pub(crate) fn zip(op: Arith, a: &[f32], b: &[f32], out: &mut [MaybeUninit<f32>]) {
+    let isa = Isa::selected();
     dispatch!(isa, zip(op, a, b, out))
 }
 
-/// [`zip_scalar`] with a given instruction set.
+/// `out[i] = a[i] op b` (`scalar_rhs`) or `out[i] = b op a[i]` (otherwise), for
+/// `i < min(a.len(), out.len())`, written into memory that may be uninitialized.
+pub(crate) fn zip_scalar(op: Arith, a: &[f32], b: f32, scalar_rhs: bool, out: &mut [MaybeUninit<f32>]) {
+    let isa = Isa::selected();
+    dispatch!(isa, zip_scalar(op, a, b, scalar_rhs, out))
+}
+
+/// [`zip`] with a given instruction set, into initialized memory.
+#[cfg(test)]
+pub(crate) fn zip_with(isa: Isa, op: Arith, a: &[f32], b: &[f32], out: &mut [f32]) {
+    // SAFETY: the kernels write only f32 values.
+    let out = unsafe { super::as_uninit(out) };
+    dispatch!(isa, zip(op, a, b, out))
+}
+
+/// [`zip_scalar`] with a given instruction set, into initialized memory.
+#[cfg(test)]
 pub(crate) fn zip_scalar_with(isa: Isa, op: Arith, a: &[f32], b: f32, scalar_rhs: bool, out: &mut [f32]) {
+    // SAFETY: the kernels write only f32 values.
+    let out = unsafe { super::as_uninit(out) };
     dispatch!(isa, zip_scalar(op, a, b, scalar_rhs, out))
 }
 

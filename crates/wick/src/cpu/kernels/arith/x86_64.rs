@@ -2,12 +2,13 @@
 
 macro_rules! arith {
     ($feat:literal) => {
+        use std::mem::MaybeUninit;
         use $crate::cpu::kernels::arith::Arith;
 
         /// `out = g(a, b)` over `min` of the three lengths.
         #[inline]
         #[target_feature(enable = $feat)]
-        fn zip2(a: &[f32], b: &[f32], out: &mut [f32], g: impl Fn(F, F) -> F) {
+        fn zip2(a: &[f32], b: &[f32], out: &mut [MaybeUninit<f32>], g: impl Fn(F, F) -> F) {
             let n = a.len().min(b.len()).min(out.len());
             let (a4, at) = a[..n].as_chunks::<{ 4 * LANES }>();
             let (b4, bt) = b[..n].as_chunks::<{ 4 * LANES }>();
@@ -17,16 +18,16 @@ macro_rules! arith {
                 let (b, _) = b.as_chunks::<LANES>();
                 let (o, _) = o.as_chunks_mut::<LANES>();
                 for k in 0..4 {
-                    store(&mut o[k], g(load(&a[k]), load(&b[k])));
+                    store_uninit(&mut o[k], g(load(&a[k]), load(&b[k])));
                 }
             }
             for ((o, a), b) in ot.chunks_mut(LANES).zip(at.chunks(LANES)).zip(bt.chunks(LANES)) {
-                store_tail(o, g(load_tail(a, 0.0), load_tail(b, 0.0)));
+                store_tail_uninit(o, g(load_tail(a, 0.0), load_tail(b, 0.0)));
             }
         }
 
         #[target_feature(enable = $feat)]
-        pub(crate) fn zip(op: Arith, a: &[f32], b: &[f32], out: &mut [f32]) {
+        pub(crate) fn zip(op: Arith, a: &[f32], b: &[f32], out: &mut [MaybeUninit<f32>]) {
             match op {
                 Arith::Add => zip2(a, b, out, |x, y| add(x, y)),
                 Arith::Sub => zip2(a, b, out, |x, y| sub(x, y)),
@@ -36,7 +37,13 @@ macro_rules! arith {
         }
 
         #[target_feature(enable = $feat)]
-        pub(crate) fn zip_scalar(op: Arith, a: &[f32], b: f32, scalar_rhs: bool, out: &mut [f32]) {
+        pub(crate) fn zip_scalar(
+            op: Arith,
+            a: &[f32],
+            b: f32,
+            scalar_rhs: bool,
+            out: &mut [MaybeUninit<f32>],
+        ) {
             let s = splat(b);
             match (op, scalar_rhs) {
                 (Arith::Add, _) => map(a, out, |x| add(x, s)),

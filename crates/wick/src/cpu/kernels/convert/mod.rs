@@ -9,59 +9,61 @@ mod x86_64;
 
 use super::{dispatch, Isa};
 use half::{bf16, f16};
+use std::mem::MaybeUninit;
 
 /// The bits of a half-type slice (both are `repr(transparent)` over `u16`).
 fn bits<T: bytemuck::Pod>(v: &[T]) -> &[u16] {
     bytemuck::cast_slice(v)
 }
 
-fn bits_mut<T: bytemuck::Pod>(v: &mut [T]) -> &mut [u16] {
-    bytemuck::cast_slice_mut(v)
+/// The bit slots of a half-type output.
+fn bits_mut<T: bytemuck::Pod>(v: &mut [MaybeUninit<T>]) -> &mut [MaybeUninit<u16>] {
+    const { assert!(size_of::<T>() == 2 && align_of::<T>() == 2) };
+    // SAFETY: `T` is two bytes aligned as `u16` (checked above), so the memory holds as many
+    // `u16` slots; `T` is `Pod`, so whatever bits are written there form a valid `T`.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len()) }
 }
 
-/// `out[i] = bf16::from_f32(x[i])` for `i < min(x.len(), out.len())`.
-pub(crate) fn f32_to_bf16(x: &[f32], out: &mut [bf16]) {
-    f32_to_bf16_with(Isa::selected(), x, out)
+macro_rules! conversion {
+    ($(#[$doc:meta])* $name:ident, $uninit:ident, $with:ident, $from:ty => $to:ty, $x:ident => $xb:expr, $out:ident => $ob:expr) => {
+        $(#[$doc])*
+        pub(crate) fn $name(x: &[$from], out: &mut [$to]) {
+            $with(Isa::selected(), x, out)
+        }
+
+        /// The same, into memory that may be uninitialized.
+        pub(crate) fn $uninit($x: &[$from], $out: &mut [MaybeUninit<$to>]) {
+            let (x, out) = ($xb, $ob);
+            let isa = Isa::selected();
+            dispatch!(isa, $name(x, out))
+        }
+
+        /// The same with a given instruction set.
+        pub(crate) fn $with(isa: Isa, $x: &[$from], out: &mut [$to]) {
+            // SAFETY: the kernels write only values of the output type.
+            let $out = unsafe { super::as_uninit(out) };
+            let (x, out) = ($xb, $ob);
+            dispatch!(isa, $name(x, out))
+        }
+    };
 }
 
-/// `out[i] = x[i].to_f32()`.
-pub(crate) fn bf16_to_f32(x: &[bf16], out: &mut [f32]) {
-    bf16_to_f32_with(Isa::selected(), x, out)
-}
-
-/// `out[i] = f16::from_f32(x[i])`.
-pub(crate) fn f32_to_f16(x: &[f32], out: &mut [f16]) {
-    f32_to_f16_with(Isa::selected(), x, out)
-}
-
-/// `out[i] = x[i].to_f32()`.
-pub(crate) fn f16_to_f32(x: &[f16], out: &mut [f32]) {
-    f16_to_f32_with(Isa::selected(), x, out)
-}
-
-/// [`f32_to_bf16`] with a given instruction set.
-pub(crate) fn f32_to_bf16_with(isa: Isa, x: &[f32], out: &mut [bf16]) {
-    let out = bits_mut(out);
-    dispatch!(isa, f32_to_bf16(x, out))
-}
-
-/// [`bf16_to_f32`] with a given instruction set.
-pub(crate) fn bf16_to_f32_with(isa: Isa, x: &[bf16], out: &mut [f32]) {
-    let x = bits(x);
-    dispatch!(isa, bf16_to_f32(x, out))
-}
-
-/// [`f32_to_f16`] with a given instruction set.
-pub(crate) fn f32_to_f16_with(isa: Isa, x: &[f32], out: &mut [f16]) {
-    let out = bits_mut(out);
-    dispatch!(isa, f32_to_f16(x, out))
-}
-
-/// [`f16_to_f32`] with a given instruction set.
-pub(crate) fn f16_to_f32_with(isa: Isa, x: &[f16], out: &mut [f32]) {
-    let x = bits(x);
-    dispatch!(isa, f16_to_f32(x, out))
-}
+conversion!(
+    /// `out[i] = bf16::from_f32(x[i])` for `i < min(x.len(), out.len())`.
+    f32_to_bf16, f32_to_bf16_uninit, f32_to_bf16_with, f32 => bf16, x => x, out => bits_mut(out)
+);
+conversion!(
+    /// `out[i] = x[i].to_f32()`.
+    bf16_to_f32, bf16_to_f32_uninit, bf16_to_f32_with, bf16 => f32, x => bits(x), out => out
+);
+conversion!(
+    /// `out[i] = f16::from_f32(x[i])`.
+    f32_to_f16, f32_to_f16_uninit, f32_to_f16_with, f32 => f16, x => x, out => bits_mut(out)
+);
+conversion!(
+    /// `out[i] = x[i].to_f32()`.
+    f16_to_f32, f16_to_f32_uninit, f16_to_f32_with, f16 => f32, x => bits(x), out => out
+);
 
 #[cfg(test)]
 mod tests {

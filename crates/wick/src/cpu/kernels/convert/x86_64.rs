@@ -9,6 +9,7 @@
 pub(crate) mod avx512 {
     use crate::cpu::kernels::x86::avx512::LANES;
     use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
 
     /// The mask of the first `n < 16` lanes.
     #[inline]
@@ -40,7 +41,7 @@ pub(crate) mod avx512 {
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
-    pub(crate) fn f32_to_bf16(x: &[f32], out: &mut [u16]) {
+    pub(crate) fn f32_to_bf16(x: &[f32], out: &mut [MaybeUninit<u16>]) {
         let n = x.len().min(out.len());
         let (xs, xt) = x[..n].as_chunks::<LANES>();
         let (os, ot) = out[..n].as_chunks_mut::<LANES>();
@@ -63,7 +64,7 @@ pub(crate) mod avx512 {
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
-    pub(crate) fn bf16_to_f32(x: &[u16], out: &mut [f32]) {
+    pub(crate) fn bf16_to_f32(x: &[u16], out: &mut [MaybeUninit<f32>]) {
         let n = x.len().min(out.len());
         let (xs, xt) = x[..n].as_chunks::<LANES>();
         let (os, ot) = out[..n].as_chunks_mut::<LANES>();
@@ -84,7 +85,7 @@ pub(crate) mod avx512 {
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
-    pub(crate) fn f32_to_f16(x: &[f32], out: &mut [u16]) {
+    pub(crate) fn f32_to_f16(x: &[f32], out: &mut [MaybeUninit<u16>]) {
         // Round to nearest even. Without `_MM_FROUND_NO_EXC`: the {sae} form of vcvtps2ph runs
         // at half speed on Zen 5, and exceptions are masked in MXCSR anyway.
         const RNE: i32 = _MM_FROUND_TO_NEAREST_INT;
@@ -111,14 +112,17 @@ pub(crate) mod avx512 {
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")]
-    pub(crate) fn f16_to_f32(x: &[u16], out: &mut [f32]) {
+    pub(crate) fn f16_to_f32(x: &[u16], out: &mut [MaybeUninit<f32>]) {
         let n = x.len().min(out.len());
         let (xs, xt) = x[..n].as_chunks::<LANES>();
         let (os, ot) = out[..n].as_chunks_mut::<LANES>();
         for (o, x) in os.iter_mut().zip(xs) {
             // SAFETY: `x` is 16 readable u16s, `o` 16 writable f32s.
             unsafe {
-                _mm512_storeu_ps(o.as_mut_ptr(), _mm512_cvtph_ps(_mm256_loadu_si256(x.as_ptr().cast())))
+                _mm512_storeu_ps(
+                    o.as_mut_ptr().cast(),
+                    _mm512_cvtph_ps(_mm256_loadu_si256(x.as_ptr().cast())),
+                )
             }
         }
         if !xt.is_empty() {
@@ -126,7 +130,7 @@ pub(crate) mod avx512 {
             // SAFETY: the mask covers only the lanes inside `xt` and `ot`.
             unsafe {
                 let h = _mm256_maskz_loadu_epi16(k, xt.as_ptr().cast());
-                _mm512_mask_storeu_ps(ot.as_mut_ptr(), k, _mm512_cvtph_ps(h));
+                _mm512_mask_storeu_ps(ot.as_mut_ptr().cast(), k, _mm512_cvtph_ps(h));
             }
         }
     }
@@ -135,6 +139,7 @@ pub(crate) mod avx512 {
 pub(crate) mod avx2 {
     use super::super::scalar;
     use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
 
     /// bf16 bits of eight f32 bit patterns, one per 32-bit lane.
     #[inline]
@@ -151,7 +156,7 @@ pub(crate) mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(crate) fn f32_to_bf16(x: &[f32], out: &mut [u16]) {
+    pub(crate) fn f32_to_bf16(x: &[f32], out: &mut [MaybeUninit<u16>]) {
         let n = x.len().min(out.len());
         let (xs, xt) = x[..n].as_chunks::<16>();
         let (os, ot) = out[..n].as_chunks_mut::<16>();
@@ -171,7 +176,7 @@ pub(crate) mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(crate) fn bf16_to_f32(x: &[u16], out: &mut [f32]) {
+    pub(crate) fn bf16_to_f32(x: &[u16], out: &mut [MaybeUninit<f32>]) {
         let n = x.len().min(out.len());
         let (xs, xt) = x[..n].as_chunks::<8>();
         let (os, ot) = out[..n].as_chunks_mut::<8>();
@@ -189,7 +194,7 @@ pub(crate) mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(crate) fn f32_to_f16(x: &[f32], out: &mut [u16]) {
+    pub(crate) fn f32_to_f16(x: &[f32], out: &mut [MaybeUninit<u16>]) {
         // F16C's immediate has 3 bits: round to nearest even.
         const RNE: i32 = _MM_FROUND_TO_NEAREST_INT;
         let n = x.len().min(out.len());
@@ -205,13 +210,15 @@ pub(crate) mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(crate) fn f16_to_f32(x: &[u16], out: &mut [f32]) {
+    pub(crate) fn f16_to_f32(x: &[u16], out: &mut [MaybeUninit<f32>]) {
         let n = x.len().min(out.len());
         let (xs, xt) = x[..n].as_chunks::<8>();
         let (os, ot) = out[..n].as_chunks_mut::<8>();
         for (o, x) in os.iter_mut().zip(xs) {
             // SAFETY: `x` is 8 readable u16s, `o` 8 writable f32s.
-            unsafe { _mm256_storeu_ps(o.as_mut_ptr(), _mm256_cvtph_ps(_mm_loadu_si128(x.as_ptr().cast()))) }
+            unsafe {
+                _mm256_storeu_ps(o.as_mut_ptr().cast(), _mm256_cvtph_ps(_mm_loadu_si128(x.as_ptr().cast())))
+            }
         }
         scalar::f16_to_f32(xt, ot);
     }

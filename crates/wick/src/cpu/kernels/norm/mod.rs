@@ -6,33 +6,60 @@ mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
-use super::{dispatch, Isa};
+use super::{dispatch, fill_nan_from, Isa};
+use std::mem::MaybeUninit;
+
+/// The whole rows of `w.len()` elements that `x` and `out` share (0 without `w`).
+fn whole_rows(x: &[f32], out: &[MaybeUninit<f32>], w: &[f32]) -> usize {
+    x.len().min(out.len()).checked_div(w.len()).unwrap_or(0) * w.len()
+}
 
 /// `out = (x − mean) / sqrt(var + eps) · w (+ b)` per row of `w.len()` elements (population
-/// variance). `b`, when given, has `w.len()` elements; rows past `min(x.len(), out.len())`
-/// are left alone.
-pub(crate) fn layer_norm(x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32], eps: f32) {
-    layer_norm_with(Isa::selected(), x, w, b, out, eps)
+/// variance), into `out`, which may be uninitialized memory: every element of `out` is
+/// written, those past the whole rows of `x` and `out` (all of them when `b` is not as long
+/// as `w`) with NaN.
+pub(crate) fn layer_norm(x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [MaybeUninit<f32>], eps: f32) {
+    let n = if b.is_some_and(|b| b.len() != w.len()) { 0 } else { whole_rows(x, out, w) };
+    let isa = Isa::selected();
+    if n > 0 {
+        let (x, o) = (&x[..n], &mut out[..n]);
+        dispatch!(isa, layer_norm(x, w, b, o, eps))
+    }
+    fill_nan_from(out, n);
 }
 
-/// `out = x / sqrt(mean(x²) + eps) · w` per row of `w.len()` elements.
-pub(crate) fn rms_norm(x: &[f32], w: &[f32], out: &mut [f32], eps: f32) {
-    rms_norm_with(Isa::selected(), x, w, out, eps)
+/// `out = x / sqrt(mean(x²) + eps) · w` per row of `w.len()` elements, into `out` as
+/// [`layer_norm`] does.
+pub(crate) fn rms_norm(x: &[f32], w: &[f32], out: &mut [MaybeUninit<f32>], eps: f32) {
+    let n = whole_rows(x, out, w);
+    let isa = Isa::selected();
+    if n > 0 {
+        let (x, o) = (&x[..n], &mut out[..n]);
+        dispatch!(isa, rms_norm(x, w, o, eps))
+    }
+    fill_nan_from(out, n);
 }
 
-/// [`layer_norm`] with a given instruction set.
+/// The layer-norm row kernel with a given instruction set, into initialized memory; rows past
+/// `min(x.len(), out.len())` are left alone.
+#[cfg(test)]
 pub(crate) fn layer_norm_with(isa: Isa, x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32], eps: f32) {
     if w.is_empty() || b.is_some_and(|b| b.len() != w.len()) {
         return;
     }
+    // SAFETY: the kernels write only f32 values.
+    let out = unsafe { super::as_uninit(out) };
     dispatch!(isa, layer_norm(x, w, b, out, eps))
 }
 
-/// [`rms_norm`] with a given instruction set.
+/// The RMS-norm row kernel with a given instruction set, into initialized memory.
+#[cfg(test)]
 pub(crate) fn rms_norm_with(isa: Isa, x: &[f32], w: &[f32], out: &mut [f32], eps: f32) {
     if w.is_empty() {
         return;
     }
+    // SAFETY: the kernels write only f32 values.
+    let out = unsafe { super::as_uninit(out) };
     dispatch!(isa, rms_norm(x, w, out, eps))
 }
 
@@ -131,5 +158,42 @@ mod tests {
                 assert!(out[20..].iter().all(|v| v.is_nan() || *v == 0.0), "{}", isa.name());
             }
         });
+    }
+
+    /// The entry points write every slot of an output that starts uninitialized: whole rows
+    /// as the selected row kernel does, the ragged tail (and everything, for a bias of the
+    /// wrong length) as NaN.
+    #[test]
+    fn entry_points_write_every_slot() {
+        let (dim, n) = (37, 3 * 37 + 5);
+        let x = inputs(n, 3, 4.0);
+        let w = inputs(dim, 4, 1.0);
+        let b = inputs(dim, 5, 1.0);
+        let bits = |v: &[f32]| -> Vec<u32> { v.iter().map(|x| x.to_bits()).collect() };
+        let read = |o: &[MaybeUninit<f32>]| -> Vec<f32> {
+            // SAFETY: the entry points write every slot (what this test checks: a slot left
+            // unwritten would read as the 7.5 it was created with).
+            o.iter().map(|v| unsafe { v.assume_init() }).collect()
+        };
+        let fresh = || vec![MaybeUninit::new(7.5f32); n];
+        let mut want = vec![0.0; n];
+        let mut out = fresh();
+        layer_norm(&x, &w, Some(&b), &mut out, 1e-5);
+        layer_norm_with(Isa::selected(), &x, &w, Some(&b), &mut want, 1e-5);
+        let got = read(&out);
+        assert_eq!(bits(&got[..3 * dim]), bits(&want[..3 * dim]));
+        assert!(got[3 * dim..].iter().all(|v| v.is_nan()));
+        let mut out = fresh();
+        rms_norm(&x, &w, &mut out, 1e-5);
+        rms_norm_with(Isa::selected(), &x, &w, &mut want, 1e-5);
+        let got = read(&out);
+        assert_eq!(bits(&got[..3 * dim]), bits(&want[..3 * dim]));
+        assert!(got[3 * dim..].iter().all(|v| v.is_nan()));
+        let mut out = fresh();
+        layer_norm(&x, &w, Some(&b[1..]), &mut out, 1e-5);
+        assert!(read(&out).iter().all(|v| v.is_nan()));
+        let mut out = fresh();
+        rms_norm(&x, &[], &mut out, 1e-5);
+        assert!(read(&out).iter().all(|v| v.is_nan()));
     }
 }

@@ -1,6 +1,7 @@
 //! The portable twins.
 
 use crate::cpu::kernels::{reduce, Isa};
+use std::mem::MaybeUninit;
 
 /// `Σ f(x_i)` with eight partial sums, like `reduce::scalar::sum`.
 fn sum_by(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
@@ -15,7 +16,7 @@ fn sum_by(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     tail.iter().fold(s, |s, &t| s + f(t))
 }
 
-pub(crate) fn layer_norm(x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32], eps: f32) {
+pub(crate) fn layer_norm(x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [MaybeUninit<f32>], eps: f32) {
     let dim = w.len();
     for (xr, or) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
         let mean = reduce::sum_with(Isa::Scalar, xr) / dim as f32;
@@ -24,25 +25,25 @@ pub(crate) fn layer_norm(x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32
         match b {
             Some(b) => {
                 for (((o, &v), &w), &b) in or.iter_mut().zip(xr).zip(w).zip(b) {
-                    *o = (v - mean) * rstd * w + b;
+                    o.write((v - mean) * rstd * w + b);
                 }
             }
             None => {
                 for ((o, &v), &w) in or.iter_mut().zip(xr).zip(w) {
-                    *o = (v - mean) * rstd * w;
+                    o.write((v - mean) * rstd * w);
                 }
             }
         }
     }
 }
 
-pub(crate) fn rms_norm(x: &[f32], w: &[f32], out: &mut [f32], eps: f32) {
+pub(crate) fn rms_norm(x: &[f32], w: &[f32], out: &mut [MaybeUninit<f32>], eps: f32) {
     let dim = w.len();
     for (xr, or) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
         let ms = sum_by(xr, |v| v * v) / dim as f32;
         let rstd = 1.0 / (ms + eps).sqrt();
         for ((o, &v), &w) in or.iter_mut().zip(xr).zip(w) {
-            *o = v * rstd * w;
+            o.write(v * rstd * w);
         }
     }
 }

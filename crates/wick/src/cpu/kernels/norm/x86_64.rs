@@ -2,6 +2,8 @@
 
 macro_rules! norm {
     ($feat:literal) => {
+        use std::mem::MaybeUninit;
+
         /// `Σ f(x_i)` with four vector accumulators; the tail is padded with `pad`, for which
         /// `f` must give 0.
         #[inline]
@@ -28,21 +30,27 @@ macro_rules! norm {
         /// `out = g(x, w, b)` over one row, a vector at a time.
         #[inline]
         #[target_feature(enable = $feat)]
-        fn zip3(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32], g: impl Fn(F, F, F) -> F) {
+        fn zip3(x: &[f32], w: &[f32], b: &[f32], out: &mut [MaybeUninit<f32>], g: impl Fn(F, F, F) -> F) {
             let (xs, xt) = x.as_chunks::<LANES>();
             let (ws, wt) = w.as_chunks::<LANES>();
             let (bs, bt) = b.as_chunks::<LANES>();
             let (os, ot) = out.as_chunks_mut::<LANES>();
             for (((o, x), w), b) in os.iter_mut().zip(xs).zip(ws).zip(bs) {
-                store(o, g(load(x), load(w), load(b)));
+                store_uninit(o, g(load(x), load(w), load(b)));
             }
             if !xt.is_empty() {
-                store_tail(ot, g(load_tail(xt, 0.0), load_tail(wt, 0.0), load_tail(bt, 0.0)));
+                store_tail_uninit(ot, g(load_tail(xt, 0.0), load_tail(wt, 0.0), load_tail(bt, 0.0)));
             }
         }
 
         #[target_feature(enable = $feat)]
-        pub(crate) fn layer_norm(x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32], eps: f32) {
+        pub(crate) fn layer_norm(
+            x: &[f32],
+            w: &[f32],
+            b: Option<&[f32]>,
+            out: &mut [MaybeUninit<f32>],
+            eps: f32,
+        ) {
             let dim = w.len();
             for (xr, or) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
                 let mean = row_sum(xr) / dim as f32;
@@ -61,7 +69,7 @@ macro_rules! norm {
         }
 
         #[target_feature(enable = $feat)]
-        pub(crate) fn rms_norm(x: &[f32], w: &[f32], out: &mut [f32], eps: f32) {
+        pub(crate) fn rms_norm(x: &[f32], w: &[f32], out: &mut [MaybeUninit<f32>], eps: f32) {
             let dim = w.len();
             for (xr, or) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
                 let ms = sum_of(xr, 0.0, |v| mul(v, v)) / dim as f32;

@@ -5,19 +5,31 @@ mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
-use super::{dispatch, Isa};
+use super::{dispatch, fill_nan_from, Isa};
+use std::mem::MaybeUninit;
 
-/// Softmax (or, with `log`, log-softmax) of each `dim`-long row of `x` into `out`; rows past
-/// `min(x.len(), out.len())` are left alone.
-pub(crate) fn softmax(x: &[f32], out: &mut [f32], dim: usize, log: bool) {
-    softmax_with(Isa::selected(), x, out, dim, log)
+/// Softmax (or, with `log`, log-softmax) of each `dim`-long row of `x` into `out`, which
+/// may be uninitialized memory: every element of `out` is written, those past the whole
+/// rows of `x` and `out` with NaN.
+pub(crate) fn softmax(x: &[f32], out: &mut [MaybeUninit<f32>], dim: usize, log: bool) {
+    let rows = x.len().min(out.len()).checked_div(dim).unwrap_or(0);
+    let isa = Isa::selected();
+    if rows > 0 {
+        let (x, o) = (&x[..rows * dim], &mut out[..rows * dim]);
+        dispatch!(isa, softmax(x, o, dim, log))
+    }
+    fill_nan_from(out, rows * dim);
 }
 
-/// [`softmax`] with a given instruction set.
+/// The row kernel with a given instruction set, into initialized memory; rows past
+/// `min(x.len(), out.len())` are left alone.
+#[cfg(test)]
 pub(crate) fn softmax_with(isa: Isa, x: &[f32], out: &mut [f32], dim: usize, log: bool) {
     if dim == 0 {
         return;
     }
+    // SAFETY: the kernels write only f32 values.
+    let out = unsafe { super::as_uninit(out) };
     dispatch!(isa, softmax(x, out, dim, log))
 }
 
@@ -88,5 +100,31 @@ mod tests {
                 assert!((total - 1.0).abs() < 1e-5, "{} dim {dim}: sum {total}", isa.name());
             }
         });
+    }
+
+    /// The entry point writes every slot of an output that starts uninitialized: whole rows
+    /// as the selected row kernel does, the ragged tail (everything, for `dim` 0) as NaN.
+    #[test]
+    fn entry_point_writes_every_slot() {
+        let (dim, n) = (37, 3 * 37 + 5);
+        let x = inputs(n, 3, 4.0);
+        let bits = |v: &[f32]| -> Vec<u32> { v.iter().map(|x| x.to_bits()).collect() };
+        let read = |o: &[MaybeUninit<f32>]| -> Vec<f32> {
+            // SAFETY: the entry point writes every slot (what this test checks: a slot left
+            // unwritten would read as the 7.5 it was created with).
+            o.iter().map(|v| unsafe { v.assume_init() }).collect()
+        };
+        for log in [false, true] {
+            let mut out = vec![MaybeUninit::new(7.5f32); n];
+            softmax(&x, &mut out, dim, log);
+            let mut want = vec![0.0; n];
+            softmax_with(Isa::selected(), &x, &mut want, dim, log);
+            let got = read(&out);
+            assert_eq!(bits(&got[..3 * dim]), bits(&want[..3 * dim]), "log {log}");
+            assert!(got[3 * dim..].iter().all(|v| v.is_nan()), "log {log}");
+            let mut out = vec![MaybeUninit::new(7.5f32); n];
+            softmax(&x, &mut out, 0, log);
+            assert!(read(&out).iter().all(|v| v.is_nan()));
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! AVX2 + FMA primitives: 8 f32 lanes, comparisons give all-ones/all-zeros lanes.
 
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 /// Lanes per vector.
 pub(crate) const LANES: usize = 8;
@@ -128,6 +129,20 @@ prim! {
         store(&mut buf, v);
         let n = a.len().min(LANES);
         a[..n].copy_from_slice(&buf[..n]);
+    }
+    /// Stores 8 floats into memory that may not be initialized yet.
+    fn store_uninit(a: &mut [MaybeUninit<f32>; LANES], v: F) {
+        // SAFETY: `a` is 8 writable f32 slots; `storeu` has no alignment requirement.
+        unsafe { _mm256_storeu_ps(a.as_mut_ptr().cast(), v) }
+    }
+    /// Stores the first `min(a.len(), 8)` lanes of `v` into memory that may not be
+    /// initialized yet.
+    fn store_tail_uninit(a: &mut [MaybeUninit<f32>], v: F) {
+        let mut buf = [0.0; LANES];
+        store(&mut buf, v);
+        for (a, &b) in a.iter_mut().zip(&buf) {
+            a.write(b);
+        }
     }
 }
 

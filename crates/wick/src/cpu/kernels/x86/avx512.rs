@@ -1,6 +1,7 @@
 //! AVX-512 (F, BW, VL, DQ) primitives: 16 f32 lanes, comparisons give `__mmask16`.
 
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 /// Lanes per vector.
 pub(crate) const LANES: usize = 16;
@@ -106,6 +107,18 @@ prim! {
         let k = tail_mask(a.len());
         // SAFETY: the mask selects only lanes below `a.len()`; masked-off lanes are not written.
         unsafe { _mm512_mask_storeu_ps(a.as_mut_ptr(), k, v) }
+    }
+    /// Stores 16 floats into memory that may not be initialized yet.
+    fn store_uninit(a: &mut [MaybeUninit<f32>; LANES], v: F) {
+        // SAFETY: `a` is 16 writable f32 slots; `storeu` has no alignment requirement.
+        unsafe { _mm512_storeu_ps(a.as_mut_ptr().cast(), v) }
+    }
+    /// Stores the first `min(a.len(), 16)` lanes of `v` into memory that may not be
+    /// initialized yet.
+    fn store_tail_uninit(a: &mut [MaybeUninit<f32>], v: F) {
+        let k = tail_mask(a.len());
+        // SAFETY: the mask selects only lanes below `a.len()`; masked-off lanes are not written.
+        unsafe { _mm512_mask_storeu_ps(a.as_mut_ptr().cast(), k, v) }
     }
 }
 

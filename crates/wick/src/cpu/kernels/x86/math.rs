@@ -179,15 +179,15 @@ macro_rules! vector_math {
         /// `out[i] = f(x[i])`, a vector at a time, over `min(x.len(), out.len())` elements.
         #[inline]
         #[target_feature(enable = $feat)]
-        pub(crate) fn map(x: &[f32], out: &mut [f32], f: impl Fn(F) -> F) {
+        pub(crate) fn map(x: &[f32], out: &mut [std::mem::MaybeUninit<f32>], f: impl Fn(F) -> F) {
             let n = x.len().min(out.len());
             let (xs, xt) = x[..n].as_chunks::<LANES>();
             let (os, ot) = out[..n].as_chunks_mut::<LANES>();
             for (o, x) in os.iter_mut().zip(xs) {
-                store(o, f(load(x)));
+                store_uninit(o, f(load(x)));
             }
             if !xt.is_empty() {
-                store_tail(ot, f(load_tail(xt, 0.0)));
+                store_tail_uninit(ot, f(load_tail(xt, 0.0)));
             }
         }
     };
