@@ -151,9 +151,8 @@ pub(crate) fn fill_default<U: Copy + Default>(out: &mut [std::mem::MaybeUninit<U
     for e in out.iter_mut() {
         e.write(U::default());
     }
-    // SAFETY: every element was initialized just above, and `MaybeUninit<U>` has the layout
-    // of `U`, so this is a plain `&mut [U]` over the same memory.
-    unsafe { &mut *(out as *mut [std::mem::MaybeUninit<U>] as *mut [U]) }
+    // SAFETY: every element was written just above.
+    unsafe { assume_written(out) }
 }
 
 /// Runs `kernel` over `src` a piece of `piece` elements at a time (the last may be shorter),
