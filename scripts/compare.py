@@ -42,6 +42,11 @@ def torch_workloads():
         w[f"linear_{tag}_1x2048x32000"] = (lambda x=x, wt=wt: torch.nn.functional.linear(x, wt))
         q, k = randn(12, 128, 64, dtype=dt), randn(12, 64, 128, dtype=dt)
         w[f"bmm_{tag}_12x128x64x128"] = (lambda q=q, k=k: q @ k)
+    for m, k, n in [(16, 384, 1536), (16, 1536, 384), (4096, 384, 1536), (4096, 1536, 384)]:
+        x, wt = randn(m, k), randn(n, k)
+        w[f"linear_f32_{m}x{k}x{n}"] = (lambda x=x, wt=wt: torch.nn.functional.linear(x, wt))
+    q, k = randn(384, 128, 32), randn(384, 128, 32)
+    w["bmm_f32_384x128x32x128_nt"] = (lambda q=q, k=k: q @ k.transpose(1, 2))
     a, b, row = randn(2048, 2048), randn(2048, 2048), randn(2048)
     w["add_f32_4M"] = lambda: a + b
     w["add_f32_4M_broadcast_row"] = lambda: a + row

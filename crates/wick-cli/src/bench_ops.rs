@@ -66,6 +66,18 @@ fn workloads() -> Result<Vec<Workload>> {
             q.matmul(&k)
         }));
     }
+    // MiniLM-L6's projections (hidden 384, MLP 1536): one 16-token sentence, and a batch of
+    // 32 × 128 tokens; and its attention scores, 32 sequences × 12 heads of 128 × 32.
+    for (m, k, n) in [(16usize, 384usize, 1536usize), (16, 1536, 384), (4096, 384, 1536), (4096, 1536, 384)] {
+        let (x, wt) = (randn(&[m, k], DType::F32)?, randn(&[n, k], DType::F32)?);
+        v.push(w(format!("linear_f32_{m}x{k}x{n}"), 2.0 * (m * k * n) as f64, 0.0, move || {
+            x.matmul(&wt.t()?)
+        }));
+    }
+    let (q, k) = (randn(&[384, 128, 32], DType::F32)?, randn(&[384, 128, 32], DType::F32)?);
+    v.push(w("bmm_f32_384x128x32x128_nt", 2.0 * (384 * 128 * 32 * 128) as f64, 0.0, move || {
+        q.matmul(&k.transpose(1, 2)?)
+    }));
     let n4m = 2048 * 2048;
     let (a, b, row) =
         (randn(&[2048, 2048], DType::F32)?, randn(&[2048, 2048], DType::F32)?, randn(&[2048], DType::F32)?);

@@ -136,30 +136,6 @@ impl Config {
     }
 }
 
-/// A projection `y = x Wᵀ + b` of 2-D inputs, read like [`wick_nn::Linear`] but holding `Wᵀ`
-/// as a contiguous `(in, out)` matrix: `gemm` then reads the weight with unit stride instead of
-/// repacking a transposed view on every call (2.5x faster for a 16-row input, same for long
-/// ones).
-#[derive(Debug, Clone)]
-struct Dense {
-    weight_t: Tensor,
-    bias: Option<Tensor>,
-}
-
-impl Dense {
-    fn new(linear: Linear) -> Result<Self> {
-        Ok(Dense { weight_t: linear.weight().t()?.contiguous()?, bias: linear.bias().cloned() })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.weight_t)?;
-        match &self.bias {
-            Some(b) => y.add(b),
-            None => Ok(y),
-        }
-    }
-}
-
 /// A LayerNorm stored as `weight`/`bias`, or as `gamma`/`beta` in older BERT checkpoints.
 fn bert_layer_norm(size: usize, eps: f64, vb: VarBuilder) -> Result<LayerNorm> {
     if !vb.contains_tensor("weight") && vb.contains_tensor("gamma") {
@@ -232,8 +208,8 @@ impl BertEmbeddings {
 pub struct BertAttention {
     /// `[query; key; value]` in one `(3 · hidden, hidden)` projection; the query rows carry
     /// the `1 / sqrt(head_dim)` score scale.
-    qkv: Dense,
-    output: Dense,
+    qkv: Linear,
+    output: Linear,
     norm: LayerNorm,
     num_heads: usize,
     head_dim: usize,
@@ -257,11 +233,11 @@ impl BertAttention {
             (Some(q), Some(k), Some(v)) => Some(Tensor::cat(&[&q, k, v], 0)?),
             _ => None,
         };
-        let qkv = Dense::new(Linear::new(Tensor::cat(&[&qw, k.weight(), v.weight()], 0)?, bias)?)?;
+        let qkv = Linear::new(Tensor::cat(&[&qw, k.weight(), v.weight()], 0)?, bias)?;
         let ov = vb.pp("output");
         Ok(BertAttention {
             qkv,
-            output: Dense::new(linear(h, h, ov.pp("dense"))?)?,
+            output: linear(h, h, ov.pp("dense"))?,
             norm: bert_layer_norm(h, cfg.layer_norm_eps, ov.pp("LayerNorm"))?,
             num_heads: cfg.num_attention_heads,
             head_dim,
@@ -293,9 +269,9 @@ impl BertAttention {
 #[derive(Debug, Clone)]
 pub struct BertLayer {
     attention: BertAttention,
-    intermediate: Dense,
+    intermediate: Linear,
     activation: Activation,
-    output: Dense,
+    output: Linear,
     norm: LayerNorm,
 }
 
@@ -305,9 +281,9 @@ impl BertLayer {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         Ok(BertLayer {
             attention: BertAttention::new(cfg, vb.pp("attention"))?,
-            intermediate: Dense::new(linear(h, i, vb.pp("intermediate").pp("dense"))?)?,
+            intermediate: linear(h, i, vb.pp("intermediate").pp("dense"))?,
             activation: cfg.hidden_act,
-            output: Dense::new(linear(i, h, vb.pp("output").pp("dense"))?)?,
+            output: linear(i, h, vb.pp("output").pp("dense"))?,
             norm: bert_layer_norm(h, cfg.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
         })
     }

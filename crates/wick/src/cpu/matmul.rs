@@ -184,6 +184,9 @@ fn gemm_bf16_batched(
 const NT_MIN_K: usize = 256;
 /// Up to this many rows (decoding a few tokens) [`matmul_nt`] takes any `k`.
 const NT_ALWAYS_ROWS: usize = 4;
+/// Up to this many rows [`matmul_nt`] takes f32 and f16 weights on AVX2 (a short sentence,
+/// a prompt); more go to `gemm`.
+const NT_FEW_ROWS: usize = 128;
 
 /// `lhs @ rhs` through the dot-product kernel (`kernels::gemm_nt`) when the rows of `lhs` and
 /// the columns of `rhs` are both contiguous along `k` — `rhs` a transposed row-major matrix,
@@ -204,13 +207,15 @@ fn matmul_nt(
     // Each output ends in one horizontal sum, which a short k cannot amortize: attention
     // scores over 32–64-wide heads go to `gemm` unless there are only a few query rows
     // (MiniLM 32×128 forward: 1.07 s with this kernel for its q·kᵀ, 0.85 s without).
-    // With 8 lanes (AVX2) the horizontal sums weigh twice as much and the `gemm` crate's
-    // packed kernel wins as soon as there are more than a few rows (f32 128×2048×5632 on a
-    // Zen 3: 33–37 ms through `gemm`, 47–51 ms here) — except for bf16 weights, which `gemm`
-    // would need widened to an f32 copy on every call (62–68 ms that way, 55–59 ms here).
+    // With 8 lanes (AVX2) the `gemm` crate's packed kernel wins past [`NT_FEW_ROWS`] rows
+    // (Zen 3, 2 threads, 4096×384×1536: 42 ms through `gemm`, 77 ms here), where the packing
+    // has enough rows to pay for itself; below, packing `b` costs more than the product
+    // (16×384×1536: 206–225 µs here, 282–312 µs through `gemm`; 128×2048×5632 alike) — and
+    // bf16 weights stay here at any row count, since `gemm` would need them widened to an
+    // f32 copy on every call (62–68 ms that way, 55–59 ms here on 128×2048×5632).
     let wide_lanes = super::kernels::Isa::selected() == super::kernels::Isa::Avx512;
     let bf16_rows = matches!(rhs, CpuStorage::BF16(_));
-    let long_enough = m <= NT_ALWAYS_ROWS || (k >= NT_MIN_K && (wide_lanes || bf16_rows));
+    let long_enough = m <= NT_ALWAYS_ROWS || (k >= NT_MIN_K && (wide_lanes || bf16_rows || m <= NT_FEW_ROWS));
     if m == 0 || n == 0 || k < 2 || !long_enough || lcs != 1 || rrs != 1 || (n > 1 && rcs < k) {
         return Ok(None);
     }

@@ -6,12 +6,17 @@
 
 /// How far ahead of the current `b` element the single-row kernel prefetches.
 pub(crate) const PREFETCH_BYTES: usize = 2048;
-/// Rows of `a` per register tile.
+/// Rows of `a` per AVX-512 register tile.
 pub(crate) const MR: usize = 4;
-/// Rows of `b` per register tile (4 × 6 accumulators + 4 `a` vectors + a `b` vector fill 29
-/// of AVX-512's 32 registers; AVX2 spills some, it is the fallback). Measured single-thread
-/// on 128×2048×5632 f32: 4×4 and 4×6 alike (~78 GFLOP/s at KC 1024), 2×12 three times slower.
+/// Rows of `b` per AVX-512 register tile (4 × 6 accumulators + 4 `a` vectors + a `b` vector
+/// fill 29 of its 32 registers). Measured single-thread on 128×2048×5632 f32: 4×4 and 4×6
+/// alike (~78 GFLOP/s at KC 1024), 2×12 three times slower.
 pub(crate) const NR: usize = 6;
+/// The AVX2 tile, within its 16 registers: 3 × 4 accumulators + 3 `a` vectors + a `b`
+/// vector (the AVX-512 tile spilled accumulators to the stack on every step).
+pub(crate) const MR_AVX2: usize = 3;
+/// See [`MR_AVX2`].
+pub(crate) const NR_AVX2: usize = 4;
 
 /// The loop nest every variant shares: one `a` row (decoding a token) goes row by row
 /// through `$dot` — `b` is read once either way, and one stream of rows at a time is what the
@@ -19,7 +24,7 @@ pub(crate) const NR: usize = 6;
 /// six at a time); more rows go through `$tile` in register tiles, wide ones first (each `a`
 /// load feeds `NR` multiply-adds), then narrower ones for the last rows of `b`.
 macro_rules! sweep_tiles {
-    ($tile:ident, $dot:ident, $a:expr, $lda:expr, $m:expr, $k:expr, $b:expr, $ldb:expr, $n:expr, $c:expr, $ldc:expr) => {{
+    ($tile:ident, $dot:ident, $mr:expr, $nr:expr, $a:expr, $lda:expr, $m:expr, $k:expr, $b:expr, $ldb:expr, $n:expr, $c:expr, $ldc:expr) => {{
         let (a, lda, m, k, b, ldb, n, c, ldc) = ($a, $lda, $m, $k, $b, $ldb, $n, $c, $ldc);
         if m == 1 {
             for (j, cj) in c[..n].iter_mut().enumerate() {
@@ -27,36 +32,34 @@ macro_rules! sweep_tiles {
             }
             return;
         }
+        let (mr, nr): (usize, usize) = ($mr, $nr);
         let mut j = 0;
-        for s in [NR, 4, 1] {
+        for s in [nr, 4, 1] {
             while j + s <= n {
                 let mut i = 0;
                 while i < m {
-                    let r = (m - i).min(MR);
+                    // One row past a whole tile is split into two shorter tiles: a lone row
+                    // reloads each `b` vector for a single multiply-add.
+                    let rest = m - i;
+                    let r = if rest == mr + 1 { rest.div_ceil(2) } else { rest.min(mr) };
                     let cc = &mut c[i * ldc + j..];
                     macro_rules! go {
                         ($r:literal, $s:literal) => {
-                            $tile::<$r, $s>(
-                                std::array::from_fn(|q| &a[(i + q) * lda..]),
-                                std::array::from_fn(|q| &b[(j + q) * ldb..]),
-                                k,
-                                cc,
-                                ldc,
-                            )
+                            $tile::<$r, $s>(&a[i * lda..], lda, &b[j * ldb..], ldb, k, cc, ldc)
                         };
                     }
                     match (r, s) {
-                        (MR, NR) => go!(4, 6),
-                        (MR, 4) => go!(4, 4),
-                        (MR, _) => go!(4, 1),
-                        (1, NR) => go!(1, 6),
-                        (2, NR) => go!(2, 6),
-                        (3, NR) => go!(3, 6),
-                        (2, 4) => go!(2, 4),
+                        (4, 6) => go!(4, 6),
+                        (3, 6) => go!(3, 6),
+                        (2, 6) => go!(2, 6),
+                        (1, 6) => go!(1, 6),
+                        (4, 4) => go!(4, 4),
                         (3, 4) => go!(3, 4),
-                        (_, 4) => go!(1, 4),
-                        (2, _) => go!(2, 1),
+                        (2, 4) => go!(2, 4),
+                        (1, 4) => go!(1, 4),
+                        (4, _) => go!(4, 1),
                         (3, _) => go!(3, 1),
+                        (2, _) => go!(2, 1),
                         (_, _) => go!(1, 1),
                     }
                     i += r;
@@ -76,26 +79,52 @@ macro_rules! gemm_nt {
     (@elem $feat:literal, $name:ident, $t:ty, $load:ident, $widen:expr) => {
         pub(crate) mod $name {
             use super::*;
-            use $crate::cpu::kernels::gemm_nt::x86_64::{MR, NR, PREFETCH_BYTES};
+            use $crate::cpu::kernels::gemm_nt::x86_64::{MR, MR_AVX2, NR, NR_AVX2, PREFETCH_BYTES};
 
-            /// One `mr × nr` tile: `c[i·ldc + j] += a_i · b_j` over the `k` elements of each row.
+            /// The register tile for this instruction set's register count.
+            const TILE: (usize, usize) = if LANES >= 16 { (MR, NR) } else { (MR_AVX2, NR_AVX2) };
+
+            /// One `R × S` tile: `c[i·ldc + j] += a_i · b_j` over the `k` elements of each row,
+            /// row `i` of `a` at `i·lda` and row `j` of `b` at `j·ldb`.
             #[inline]
             #[target_feature(enable = $feat)]
             fn tile<const R: usize, const S: usize>(
-                a: [&[f32]; R],
-                b: [&[$t]; S],
+                a: &[f32],
+                lda: usize,
+                b: &[$t],
+                ldb: usize,
                 k: usize,
                 c: &mut [f32],
                 ldc: usize,
             ) {
+                assert!(
+                    a.len() >= (R - 1) * lda + k && b.len() >= (S - 1) * ldb + k && c.len() >= (R - 1) * ldc + S,
+                    "gemm_nt tile: operands shorter than the tile"
+                );
                 let chunks = k / LANES;
-                let ac: [&[[f32; LANES]]; R] = std::array::from_fn(|i| &a[i][..k].as_chunks().0[..chunks]);
-                let bc: [&[[$t; LANES]]; S] = std::array::from_fn(|j| &b[j][..k].as_chunks().0[..chunks]);
+                // Row pointers, built without closures (which do not inherit the target
+                // features, so they stayed calls) and read without per-row bounds checks
+                // (as many instructions as the multiply-adds on AVX2).
+                let mut ap = [a.as_ptr(); R];
+                for i in 1..R {
+                    ap[i] = ap[i - 1].wrapping_add(lda);
+                }
+                let mut bp = [b.as_ptr(); S];
+                for j in 1..S {
+                    bp[j] = bp[j - 1].wrapping_add(ldb);
+                }
                 let mut acc = [[splat(0.0); S]; R];
+                let mut x = [splat(0.0); R];
                 for t in 0..chunks {
-                    let x: [F; R] = std::array::from_fn(|i| load(&ac[i][t]));
+                    let at = t * LANES;
+                    for i in 0..R {
+                        // SAFETY: row `i` of `a` starts at `i·lda` and holds `k ≥ at + LANES`
+                        // elements inside `a` (asserted above).
+                        x[i] = load(unsafe { &*ap[i].add(at).cast::<[f32; LANES]>() });
+                    }
                     for j in 0..S {
-                        let w = $load(&bc[j][t]);
+                        // SAFETY: likewise for row `j` of `b`.
+                        let w = $load(unsafe { &*bp[j].add(at).cast::<[$t; LANES]>() });
                         for i in 0..R {
                             acc[i][j] = fmadd(x[i], w, acc[i][j]);
                         }
@@ -104,10 +133,20 @@ macro_rules! gemm_nt {
                 let widen = $widen;
                 let tail = chunks * LANES;
                 for i in 0..R {
+                    let mut sums = [0f32; S];
+                    let mut j = 0;
+                    while j + 4 <= S {
+                        let q = hsum4(acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]);
+                        sums[j..j + 4].copy_from_slice(&q);
+                        j += 4;
+                    }
+                    for j in j..S {
+                        sums[j] = hsum(acc[i][j]);
+                    }
                     for j in 0..S {
-                        let mut s = hsum(acc[i][j]);
+                        let mut s = sums[j];
                         for t in tail..k {
-                            s += a[i][t] * widen(b[j][t]);
+                            s += a[i * lda + t] * widen(b[j * ldb + t]);
                         }
                         c[i * ldc + j] += s;
                     }
@@ -161,7 +200,7 @@ macro_rules! gemm_nt {
                 c: &mut [f32],
                 ldc: usize,
             ) {
-                sweep_tiles!(tile, dot, a, lda, m, k, b, ldb, n, c, ldc);
+                sweep_tiles!(tile, dot, TILE.0, TILE.1, a, lda, m, k, b, ldb, n, c, ldc);
             }
         }
 
@@ -210,18 +249,25 @@ pub(crate) mod avx512bf16 {
         half::bf16::from_bits(x).to_f32()
     }
 
+    /// One `R × S` tile, laid out as the f32 kernels' `tile`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")]
     fn tile<const R: usize, const S: usize>(
-        a: [&[u16]; R],
-        b: [&[u16]; S],
+        a: &[u16],
+        lda: usize,
+        b: &[u16],
+        ldb: usize,
         k: usize,
         c: &mut [f32],
         ldc: usize,
     ) {
+        assert!(
+            a.len() >= (R - 1) * lda + k && b.len() >= (S - 1) * ldb + k && c.len() >= (R - 1) * ldc + S,
+            "gemm_nt tile: operands shorter than the tile"
+        );
         let chunks = k / PAIRS;
-        let ac: [&[[u16; PAIRS]]; R] = std::array::from_fn(|i| &a[i][..k].as_chunks().0[..chunks]);
-        let bc: [&[[u16; PAIRS]]; S] = std::array::from_fn(|j| &b[j][..k].as_chunks().0[..chunks]);
+        let ac: [&[[u16; PAIRS]]; R] = std::array::from_fn(|i| &a[i * lda..][..k].as_chunks().0[..chunks]);
+        let bc: [&[[u16; PAIRS]]; S] = std::array::from_fn(|j| &b[j * ldb..][..k].as_chunks().0[..chunks]);
         let mut acc = [[_mm512_setzero_ps(); S]; R];
         for t in 0..chunks {
             let x: [__m512bh; R] = std::array::from_fn(|i| ld(&ac[i][t]));
@@ -237,7 +283,7 @@ pub(crate) mod avx512bf16 {
             for j in 0..S {
                 let mut s = _mm512_reduce_add_ps(acc[i][j]);
                 for t in tail..k {
-                    s += widen(a[i][t]) * widen(b[j][t]);
+                    s += widen(a[i * lda + t]) * widen(b[j * ldb + t]);
                 }
                 c[i * ldc + j] += s;
             }
@@ -289,6 +335,6 @@ pub(crate) mod avx512bf16 {
         c: &mut [f32],
         ldc: usize,
     ) {
-        sweep_tiles!(tile, dot, a, lda, m, k, b, ldb, n, c, ldc);
+        sweep_tiles!(tile, dot, MR, NR, a, lda, m, k, b, ldb, n, c, ldc);
     }
 }

@@ -75,6 +75,15 @@ prim! {
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
     }
+    /// The lane sums of four vectors at once (pairwise adds shared between them).
+    fn hsum4(a: F, b: F, c: F, d: F) -> [f32; 4] {
+        let h = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+        let s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+        let mut out = [0f32; 4];
+        // SAFETY: `out` is 4 writable f32s; `storeu` has no alignment requirement.
+        unsafe { _mm_storeu_ps(out.as_mut_ptr(), s) };
+        out
+    }
     /// Largest lane (the lanes hold no NaN).
     fn hmax(a: F) -> f32 {
         let s = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
