@@ -118,6 +118,7 @@ fn gemm_batched<T: GemmElement>(
     let work = m * n * k;
     let threads = crate::device::num_threads();
     let spare = &mut out.spare_capacity_mut()[..out_len];
+    super::huge_pages::advise(spare);
     if one_product_per_task(batches, work) {
         // Shared by the spinning team inside a forward pass, rayon elsewhere.
         let tasks: Vec<(usize, &mut [std::mem::MaybeUninit<T>])> =

@@ -6,6 +6,7 @@ mod cast;
 mod conv;
 mod copy;
 mod fused;
+mod huge_pages;
 mod index;
 pub(crate) mod kernels;
 mod matmul;
@@ -114,7 +115,17 @@ impl CpuStorage {
     /// `n` copies of `value` (converted to `dtype`).
     pub fn filled(n: usize, dtype: DType, value: f64) -> Self {
         fn fill<T: WithDType>(n: usize, v: f64) -> CpuBuffer<T> {
-            CpuBuffer::Owned(vec![T::from_f64(v); n])
+            let x = T::from_f64(v);
+            if v == 0.0 {
+                // Zeros come from `calloc`, whose fresh pages are untouched until written.
+                let mut out = vec![x; n];
+                huge_pages::advise(&mut out);
+                return CpuBuffer::Owned(out);
+            }
+            let mut out = Vec::with_capacity(n);
+            huge_pages::advise(out.spare_capacity_mut());
+            out.resize(n, x);
+            CpuBuffer::Owned(out)
         }
         match dtype {
             DType::U8 => CpuStorage::U8(fill(n, value)),

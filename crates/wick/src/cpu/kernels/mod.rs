@@ -187,6 +187,7 @@ where
         }
     };
     let spare = &mut out.spare_capacity_mut()[..n];
+    super::huge_pages::advise(spare);
     if parallel {
         crate::device::install(|| spare.par_chunks_mut(task).zip(src.par_chunks(task)).for_each(body));
     } else {
