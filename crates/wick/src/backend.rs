@@ -387,6 +387,16 @@ impl Storage {
     pub(crate) fn matmul(&self, rhs: &Self, d: MatmulDims, l: &Layout, rl: &Layout) -> Result<Self> {
         dispatch2!(self, rhs, "matmul", (a, b) => a.matmul(b, d, l, rl))
     }
+    /// See [`crate::cpu::cat_columns`]: `parts` are `(storage, offset, width)`.
+    pub(crate) fn cat_columns(parts: &[(&Self, usize, usize)], outer: usize) -> Result<Self> {
+        let cpu: Vec<(&crate::cpu::CpuStorage, usize, usize)> = parts
+            .iter()
+            .map(|&(s, offset, width)| match s {
+                Storage::Cpu(c) => (c, offset, width),
+            })
+            .collect();
+        Ok(Storage::Cpu(crate::cpu::cat_columns(&cpu, outer)?))
+    }
     pub(crate) fn copy_strided_src(&self, dst: &mut Self, dst_offset: usize, src_l: &Layout) -> Result<()> {
         match (self, dst) {
             (Storage::Cpu(s), Storage::Cpu(d)) => s.copy_strided_src(d, dst_offset, src_l),

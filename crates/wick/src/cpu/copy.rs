@@ -273,6 +273,77 @@ pub(crate) fn copy2d(
 }
 
 /// Rows per parallel task so that each task copies at least a quarter of [`PARALLEL_COPY`].
+/// Parts side by side: an `outer × Σ width` row-major matrix whose row `r` is, for each part
+/// `(data, offset, width)` in order, the `width` elements of `data` from `offset + r · width`
+/// (`cat` of contiguous tensors along a dim with `outer` rows before it). The output is
+/// written once, straight into fresh memory: a zero-filled one would cost a pass of its own
+/// (`calloc` clears recycled heap memory).
+pub(crate) fn cat_columns(parts: &[(&CpuStorage, usize, usize)], outer: usize) -> Result<CpuStorage> {
+    fn go<T: Copy + Send + Sync>(parts: &[(&[T], usize, usize)], outer: usize) -> Result<Vec<T>> {
+        let mut total = 0usize;
+        for &(data, offset, width) in parts {
+            let end = outer.checked_mul(width).and_then(|n| n.checked_add(offset));
+            if end.is_none_or(|e| e > data.len()) {
+                return Err(Error::invalid("cat", "a part's rows exceed its buffer"));
+            }
+            total = total.checked_add(width).ok_or_else(|| Error::overflow("cat", "total width"))?;
+        }
+        let n = outer.checked_mul(total).ok_or_else(|| Error::overflow("cat", "output size"))?;
+        let mut out = Vec::with_capacity(n);
+        if n == 0 {
+            return Ok(out);
+        }
+        let spare = &mut out.spare_capacity_mut()[..n];
+        super::huge_pages::advise(spare);
+        let fill_row = |(r, row): (usize, &mut [MaybeUninit<T>])| {
+            let mut col = 0;
+            for &(data, offset, width) in parts {
+                row[col..col + width].write_copy_of_slice(&data[offset + r * width..][..width]);
+                col += width;
+            }
+        };
+        if n < PARALLEL_COPY || outer < 2 {
+            spare.chunks_mut(total).enumerate().for_each(fill_row);
+        } else {
+            crate::device::install(|| {
+                spare
+                    .par_chunks_mut(total)
+                    .enumerate()
+                    .with_min_len(rows_per_task(outer, total))
+                    .for_each(fill_row)
+            });
+        }
+        // SAFETY: `spare` is `outer` rows of `total` elements, and each row was written in
+        // full: its parts' widths add up to `total` (a panic would unwind past this line).
+        unsafe { out.set_len(n) };
+        Ok(out)
+    }
+    macro_rules! each_dtype {
+        ($($v:ident),*) => {
+            match parts.first().map(|p| p.0) {
+                $(Some(CpuStorage::$v(_)) => {
+                    let mut typed = Vec::with_capacity(parts.len());
+                    for &(s, offset, width) in parts {
+                        match s {
+                            CpuStorage::$v(x) => typed.push((&x[..], offset, width)),
+                            other => {
+                                return Err(Error::DTypeMismatch {
+                                    op: "cat",
+                                    lhs: parts[0].0.dtype(),
+                                    rhs: other.dtype(),
+                                })
+                            }
+                        }
+                    }
+                    Ok(CpuStorage::$v(go(&typed, outer)?.into()))
+                })*
+                None => Err(Error::invalid("cat", "needs at least one tensor")),
+            }
+        };
+    }
+    each_dtype!(U8, U32, I64, BF16, F16, F32, F64)
+}
+
 fn rows_per_task(rows: usize, width: usize) -> usize {
     (PARALLEL_COPY / 4 / width.max(1)).clamp(1, rows)
 }
@@ -321,5 +392,38 @@ mod tests {
             }
         }
         assert!(copy2d(&src, &mut dst, rows, cols, cols, 2 * cols, 0, cols + 1).is_err());
+    }
+
+    #[test]
+    fn cat_columns_matches_the_index_formula() {
+        // Small (one thread) and past PARALLEL_COPY (rows split over the pool); the widths
+        // differ and the parts start at offsets.
+        for (outer, widths) in [(3usize, [2usize, 0, 5]), (700, [300, 1, 500])] {
+            let offsets = [7usize, 0, 3];
+            let parts: Vec<CpuStorage> =
+                widths.iter().zip(offsets).map(|(&w, o)| ramp(o + outer * w + 4)).collect();
+            let windows: Vec<(&CpuStorage, usize, usize)> =
+                parts.iter().zip(offsets).zip(widths).map(|((p, o), w)| (p, o, w)).collect();
+            let got = f32s(&cat_columns(&windows, outer).unwrap());
+            let total: usize = widths.iter().sum();
+            assert_eq!(got.len(), outer * total);
+            for r in 0..outer {
+                let mut col = 0;
+                for (p, (&w, o)) in widths.iter().zip(offsets).enumerate() {
+                    for c in 0..w {
+                        let want = (o + r * w + c) as f32;
+                        assert_eq!(got[r * total + col + c], want, "row {r}, part {p}, column {c}");
+                    }
+                    col += w;
+                }
+            }
+        }
+        let short = ramp(10);
+        assert!(cat_columns(&[(&short, 1, 5)], 2).is_err(), "a part's rows past its buffer");
+        let other = CpuStorage::F64(vec![0f64; 10].into());
+        assert!(matches!(
+            cat_columns(&[(&short, 0, 1), (&other, 0, 1)], 2),
+            Err(Error::DTypeMismatch { op: "cat", .. })
+        ));
     }
 }

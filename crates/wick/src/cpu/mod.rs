@@ -321,7 +321,7 @@ pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 15;
 pub(crate) use binary::{binary_map, cmp_map, where_cond};
 pub(crate) use cast::to_dtype;
 pub(crate) use conv::{conv1d, conv2d, conv_transpose1d, conv_transpose2d};
-pub(crate) use copy::{affine, copy2d, copy_strided_src, powf};
+pub(crate) use copy::{affine, cat_columns, copy2d, copy_strided_src, powf};
 pub(crate) use fused::{layer_norm, rms_norm, softmax_last_dim};
 pub(crate) use index::{gather, index_add, index_select, scatter_add};
 pub(crate) use matmul::matmul;

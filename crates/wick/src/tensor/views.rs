@@ -258,39 +258,36 @@ impl Tensor {
         dims[d] = total;
         let shape = Shape::from(dims);
         let n = shape.checked_elem_count("cat")?;
+        // With the output viewed as [outer, total * inner], part p fills columns
+        // [offset, offset + len*inner).
+        let outer: usize = first.dims()[..d].iter().product();
+        let inner: usize = first.dims()[d + 1..].iter().product();
+        let parts: Vec<&Tensor> = tensors.iter().map(|t| t.as_ref()).collect();
+        let op = BackpropOp::new_many(&parts, |a| Op::Cat(a, d));
+        if outer > 1 {
+            // Row by row from contiguous parts, into an output written once.
+            let contiguous = parts.iter().map(|t| t.detach().contiguous()).collect::<Result<Vec<_>>>()?;
+            let guards: Vec<_> = contiguous.iter().map(|t| t.storage()).collect();
+            let windows: Vec<(&Storage, usize, usize)> = guards
+                .iter()
+                .zip(&contiguous)
+                .map(|(g, t)| (&**g, t.layout().start_offset(), t.dims()[d] * inner))
+                .collect();
+            let dst = Storage::cat_columns(&windows, outer)?;
+            return Ok(Tensor::from_storage_contiguous_op(dst, shape, op));
+        }
         let mut dst = match first.device() {
             Device::Cpu => Storage::Cpu(CpuStorage::zeros(n, first.dtype())),
         };
-        // Copy each part into the strided window of the output it occupies: with the output
-        // viewed as [outer, total * inner], part p fills columns [offset, offset + len*inner).
-        let outer: usize = first.dims()[..d].iter().product();
-        let inner: usize = first.dims()[d + 1..].iter().product();
         let mut col = 0usize;
         for t in tensors {
             let t = t.as_ref();
             let width = t.dims()[d] * inner;
             if width > 0 && outer > 0 {
-                if outer == 1 {
-                    t.storage().copy_strided_src(&mut dst, col, t.layout())?;
-                } else {
-                    // Copy through a contiguous part, row by row of the [outer, width] view.
-                    let part = t.detach().contiguous()?;
-                    let guard = part.storage();
-                    guard.copy2d(
-                        &mut dst,
-                        outer,
-                        width,
-                        width,
-                        total * inner,
-                        part.layout().start_offset(),
-                        col,
-                    )?;
-                }
+                t.storage().copy_strided_src(&mut dst, col, t.layout())?;
             }
             col += width;
         }
-        let parts: Vec<&Tensor> = tensors.iter().map(|t| t.as_ref()).collect();
-        let op = BackpropOp::new_many(&parts, |a| Op::Cat(a, d));
         Ok(Tensor::from_storage_contiguous_op(dst, shape, op))
     }
 
