@@ -272,7 +272,6 @@ pub(crate) fn copy2d(
     })
 }
 
-/// Rows per parallel task so that each task copies at least a quarter of [`PARALLEL_COPY`].
 /// Parts side by side: an `outer × Σ width` row-major matrix whose row `r` is, for each part
 /// `(data, offset, width)` in order, the `width` elements of `data` from `offset + r · width`
 /// (`cat` of contiguous tensors along a dim with `outer` rows before it). The output is
@@ -344,6 +343,7 @@ pub(crate) fn cat_columns(parts: &[(&CpuStorage, usize, usize)], outer: usize) -
     each_dtype!(U8, U32, I64, BF16, F16, F32, F64)
 }
 
+/// Rows per parallel task so that each task copies at least a quarter of [`PARALLEL_COPY`].
 fn rows_per_task(rows: usize, width: usize) -> usize {
     (PARALLEL_COPY / 4 / width.max(1)).clamp(1, rows)
 }

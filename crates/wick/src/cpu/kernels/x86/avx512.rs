@@ -62,7 +62,7 @@ prim! {
     fn any(m: M) -> bool { m != 0 }
     /// Sum of the lanes.
     fn hsum(a: F) -> f32 { _mm512_reduce_add_ps(a) }
-    /// The lane sums of four vectors at once (pairwise adds shared between them).
+    /// The lane sums of four vectors at once: each folded to 8 lanes, then the AVX2 sum.
     fn hsum4(a: F, b: F, c: F, d: F) -> [f32; 4] {
         macro_rules! halves {
             ($v:expr) => {
@@ -72,13 +72,7 @@ prim! {
                 )
             };
         }
-        let (a, b, c, d) = (halves!(a), halves!(b), halves!(c), halves!(d));
-        let h = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-        let s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
-        let mut out = [0f32; 4];
-        // SAFETY: `out` is 4 writable f32s; `storeu` has no alignment requirement.
-        unsafe { _mm_storeu_ps(out.as_mut_ptr(), s) };
-        out
+        super::avx2::hsum4(halves!(a), halves!(b), halves!(c), halves!(d))
     }
     /// Largest lane (the lanes hold no NaN).
     fn hmax(a: F) -> f32 { _mm512_reduce_max_ps(a) }
