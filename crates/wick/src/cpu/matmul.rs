@@ -1,4 +1,5 @@
-//! Batched matrix products through the `gemm` crate.
+//! Batched matrix products: our packed f32 kernel on AVX2, the dot-product kernel for
+//! `x @ W.t()` with few rows, the AVX-512 BF16 kernel, and the `gemm` crate for the rest.
 
 use super::CpuStorage;
 use crate::{Error, Layout, Result};
@@ -23,10 +24,44 @@ const SMALL_GEMM: usize = 1 << 18;
 pub(crate) trait GemmElement: Copy + Send + Sync + 'static + Default {
     const ZERO: Self;
     const ONE: Self;
+
+    /// `c = a @ b` for row-major `a: [m, k]`, `b: [k, n]`, `c: [m, n]` through a kernel of
+    /// ours where it beats `gemm` on this CPU; false (nothing written) where there is none.
+    fn own_kernel(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        b: &[Self],
+        c: &mut [Self],
+        parallel: bool,
+    ) -> bool {
+        let _ = (m, n, k, a, b, c, parallel);
+        false
+    }
 }
 impl GemmElement for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+
+    fn own_kernel(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], parallel: bool) -> bool {
+        use super::kernels::{as_uninit, gemm_f32, mat::Mat};
+        if !gemm_f32::suits(m) {
+            return false;
+        }
+        // SAFETY: `gemm_f32` writes only f32 values.
+        let c = unsafe { as_uninit(c) };
+        gemm_f32::gemm_f32(
+            Mat { data: a, rs: k, cs: 1 },
+            Mat { data: b, rs: n, cs: 1 },
+            m,
+            n,
+            k,
+            c,
+            parallel,
+        );
+        true
+    }
 }
 impl GemmElement for f64 {
     const ZERO: Self = 0.0;
@@ -135,6 +170,45 @@ fn gemm_batched<T: GemmElement>(
     }
     // SAFETY: every batch's `m × n` block was written by `gemm` above (k > 0, the
     // destination not read); a panic in it would have unwound past this line.
+    unsafe { out.set_len(out_len) };
+    Ok(out)
+}
+
+/// f32 products on the packed AVX2 kernel (`kernels::gemm_f32`), straight from the operands'
+/// strides, written once into fresh memory.
+fn gemm_f32_batched(lhs: &[f32], ll: &Layout, rhs: &[f32], rl: &Layout, d: MatmulDims) -> Result<Vec<f32>> {
+    use super::kernels::{gemm_f32, mat::Mat, team};
+    use std::mem::MaybeUninit;
+    let MatmulDims { m, n, k } = d;
+    let r = ll.dims().len();
+    if ll.max_offset_exclusive() > lhs.len() || rl.max_offset_exclusive() > rhs.len() {
+        return Err(Error::invalid("matmul", "layout exceeds its storage"));
+    }
+    let (lo, ro) = (batch_offsets(ll), batch_offsets(rl));
+    let out_len = output_len(lo.len(), m, n)?;
+    if out_len == 0 {
+        return Ok(Vec::new());
+    }
+    let (lrs, lcs) = (ll.stride()[r - 2], ll.stride()[r - 1]);
+    let (rrs, rcs) = (rl.stride()[r - 2], rl.stride()[r - 1]);
+    let run = |bi: usize, dst: &mut [MaybeUninit<f32>], parallel: bool| {
+        let a = Mat { data: &lhs[lo[bi]..], rs: lrs, cs: lcs };
+        let b = Mat { data: &rhs[ro[bi]..], rs: rrs, cs: rcs };
+        gemm_f32::gemm_f32(a, b, m, n, k, dst, parallel);
+    };
+    let mut out: Vec<f32> = Vec::with_capacity(out_len);
+    let spare = &mut out.spare_capacity_mut()[..out_len];
+    super::huge_pages::advise(spare);
+    if one_product_per_task(lo.len(), m * n * k.max(1)) {
+        let tasks: Vec<(usize, &mut [MaybeUninit<f32>])> = spare.chunks_mut(m * n).enumerate().collect();
+        team::for_each(tasks, |(bi, dst)| run(bi, dst, false));
+    } else {
+        for (bi, dst) in spare.chunks_mut(m * n).enumerate() {
+            run(bi, dst, true);
+        }
+    }
+    // SAFETY: `gemm_f32` wrote every element of each batch's `m × n` block (`out_len > 0`,
+    // so `m · n > 0`); a panic in it would have unwound past this line.
     unsafe { out.set_len(out_len) };
     Ok(out)
 }
@@ -274,6 +348,9 @@ pub(crate) fn matmul(
         return Ok(out);
     }
     Ok(match (lhs, rhs) {
+        (CpuStorage::F32(a), CpuStorage::F32(b)) if super::kernels::gemm_f32::suits(d.m) => {
+            CpuStorage::F32(gemm_f32_batched(a, ll, b, rl, d)?.into())
+        }
         (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(gemm_batched(a, ll, b, rl, d)?.into()),
         (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(gemm_batched(a, ll, b, rl, d)?.into()),
         (CpuStorage::F16(a), CpuStorage::F16(b)) => CpuStorage::F16(gemm_batched(a, ll, b, rl, d)?.into()),
@@ -292,7 +369,11 @@ pub(crate) fn matmul(
             let b32 = unsafe { map_slices_uninit(b, rl, convert::bf16_to_f32_uninit) };
             let (lc, rc) = (Layout::contiguous(ll.shape()), Layout::contiguous(rl.shape()));
             // Broadcast batch dims were materialised by the gather; that is fine for bf16.
-            let out = gemm_batched(&a32, &lc, &b32, &rc, d)?;
+            let out = if super::kernels::gemm_f32::suits(d.m) {
+                gemm_f32_batched(&a32, &lc, &b32, &rc, d)?
+            } else {
+                gemm_batched(&a32, &lc, &b32, &rc, d)?
+            };
             let contiguous = Layout::contiguous(out.len());
             // SAFETY: as above.
             CpuStorage::BF16(
@@ -319,6 +400,9 @@ pub(crate) fn gemm_contiguous<T: GemmElement>(m: usize, n: usize, k: usize, a: &
         return;
     }
     let threads = crate::device::num_threads();
+    if T::own_kernel(m, n, k, a, b, c, threads > 1) {
+        return;
+    }
     let par =
         if m * n * k < SMALL_GEMM || threads == 1 { Parallelism::None } else { Parallelism::Rayon(threads) };
     crate::device::install(|| {

@@ -6,7 +6,7 @@ mod cast;
 mod conv;
 mod copy;
 mod fused;
-mod huge_pages;
+pub(crate) mod huge_pages;
 mod index;
 pub(crate) mod kernels;
 mod matmul;

@@ -23,6 +23,7 @@ mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86_64;
 
+use super::mat::Out;
 use rayon::prelude::*;
 
 /// Rows of `a` per register tile.
@@ -44,29 +45,7 @@ pub(crate) type APair = [u32; MR];
 pub(crate) type BPair = [u16; 2 * NR];
 
 /// A bf16 matrix (as bit patterns) with element `(r, c)` at `data[r·rs + c·cs]`.
-#[derive(Clone, Copy)]
-pub(crate) struct Mat<'a> {
-    pub data: &'a [u16],
-    pub rs: usize,
-    pub cs: usize,
-}
-
-impl Mat<'_> {
-    fn at(&self, r: usize, c: usize) -> u16 {
-        self.data[r * self.rs + c * self.cs]
-    }
-
-    /// Whether every element of a `rows × cols` matrix lies inside `data`.
-    fn covers(&self, rows: usize, cols: usize) -> bool {
-        rows == 0
-            || cols == 0
-            || (rows - 1)
-                .checked_mul(self.rs)
-                .zip((cols - 1).checked_mul(self.cs))
-                .and_then(|(r, c)| r.checked_add(c))
-                .is_some_and(|last| last < self.data.len())
-    }
-}
+pub(crate) type Mat<'a> = super::mat::Mat<'a, u16>;
 
 /// Whether [`gemm_bf16`] can run here: AVX-512 is the selected instruction set and the CPU
 /// has its BF16 extension.
@@ -129,28 +108,6 @@ fn pack_b(b: Mat, j0: usize, cols: usize, k0: usize, kc: usize, dst: &mut [BPair
         return;
     }
     pack_b_strided(b, j0, cols, k0, kc, dst)
-}
-
-/// The output matrix shared by parallel tasks, each of which writes a disjoint tile of it.
-#[derive(Clone, Copy)]
-struct Out {
-    ptr: *mut f32,
-    ld: usize,
-}
-// SAFETY: tasks given an `Out` write disjoint tiles only (see `gemm_bf16`), so sharing the
-// pointer between threads creates no data race.
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
-impl Out {
-    /// Where element `(i, j)` goes (a method, so closures capture the whole `Send` struct).
-    ///
-    /// # Safety
-    /// `(i, j)` must lie inside the matrix.
-    unsafe fn at(&self, i: usize, j: usize) -> *mut f32 {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.ptr.add(i * self.ld + j) }
-    }
 }
 
 /// `c[i·n + j] = Σ_t a(i, t) · b(t, j)` for `i < m`, `j < n`, `t < k` (row-major `c`), on the
