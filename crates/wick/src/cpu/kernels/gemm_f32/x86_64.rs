@@ -42,15 +42,32 @@ pub(crate) mod avx2 {
         }
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
         let ap = a.as_ptr();
-        for (t, bt) in b.iter().enumerate() {
-            // SAFETY: a `BRow` is 16 f32 aligned to 64 bytes, read as two aligned 8-lane vectors.
-            let (b0, b1) = unsafe { (_mm256_load_ps(bt.0.as_ptr()), _mm256_load_ps(bt.0.as_ptr().add(8))) };
+        let step = |acc: &mut [[__m256; 2]; MR], t: usize| {
+            // SAFETY: `t < b.len()`; a `BRow` is 16 f32 aligned to 64 bytes, read as two
+            // aligned 8-lane vectors.
+            let (b0, b1) = unsafe {
+                let p = b.as_ptr().add(t).cast::<f32>();
+                (_mm256_load_ps(p), _mm256_load_ps(p.add(8)))
+            };
             for (i, acc) in acc.iter_mut().enumerate() {
                 // SAFETY: `t·MR + i < b.len()·MR ≤ a.len()` (asserted above).
                 let x = _mm256_set1_ps(unsafe { *ap.add(t * MR + i) });
                 acc[0] = _mm256_fmadd_ps(x, b0, acc[0]);
                 acc[1] = _mm256_fmadd_ps(x, b1, acc[1]);
             }
+        };
+        // Four steps per loop trip: the loop's own counter and branch come once per 48
+        // multiply-adds.
+        let kc = b.len();
+        let mut t = 0;
+        while t + 4 <= kc {
+            for u in 0..4 {
+                step(&mut acc, t + u);
+            }
+            t += 4;
+        }
+        for t in t..kc {
+            step(&mut acc, t);
         }
         if rows == MR && cols == NR {
             for (i, acc) in acc.iter().enumerate() {
