@@ -174,23 +174,40 @@ fn gemm_batched<T: GemmElement>(
     Ok(out)
 }
 
+/// What a product on one of our packed kernels needs of its operands' layouts, checked
+/// against their storage: each matrix's offset per batch, the `(row, col)` strides, and the
+/// output's length.
+struct Operands {
+    lo: Vec<usize>,
+    ro: Vec<usize>,
+    ls: (usize, usize),
+    rs: (usize, usize),
+    out_len: usize,
+}
+
+fn operands(ll: &Layout, lhs_len: usize, rl: &Layout, rhs_len: usize, d: MatmulDims) -> Result<Operands> {
+    if ll.max_offset_exclusive() > lhs_len || rl.max_offset_exclusive() > rhs_len {
+        return Err(Error::invalid("matmul", "layout exceeds its storage"));
+    }
+    let r = ll.dims().len();
+    let (lo, ro) = (batch_offsets(ll), batch_offsets(rl));
+    let out_len = output_len(lo.len(), d.m, d.n)?;
+    let ls = (ll.stride()[r - 2], ll.stride()[r - 1]);
+    let rs = (rl.stride()[r - 2], rl.stride()[r - 1]);
+    Ok(Operands { lo, ro, ls, rs, out_len })
+}
+
 /// f32 products on the packed AVX2 kernel (`kernels::gemm_f32`), straight from the operands'
 /// strides, written once into fresh memory.
 fn gemm_f32_batched(lhs: &[f32], ll: &Layout, rhs: &[f32], rl: &Layout, d: MatmulDims) -> Result<Vec<f32>> {
     use super::kernels::{gemm_f32, mat::Mat, team};
     use std::mem::MaybeUninit;
     let MatmulDims { m, n, k } = d;
-    let r = ll.dims().len();
-    if ll.max_offset_exclusive() > lhs.len() || rl.max_offset_exclusive() > rhs.len() {
-        return Err(Error::invalid("matmul", "layout exceeds its storage"));
-    }
-    let (lo, ro) = (batch_offsets(ll), batch_offsets(rl));
-    let out_len = output_len(lo.len(), m, n)?;
+    let Operands { lo, ro, ls: (lrs, lcs), rs: (rrs, rcs), out_len } =
+        operands(ll, lhs.len(), rl, rhs.len(), d)?;
     if out_len == 0 {
         return Ok(Vec::new());
     }
-    let (lrs, lcs) = (ll.stride()[r - 2], ll.stride()[r - 1]);
-    let (rrs, rcs) = (rl.stride()[r - 2], rl.stride()[r - 1]);
     let run = |bi: usize, dst: &mut [MaybeUninit<f32>], parallel: bool| {
         let a = Mat { data: &lhs[lo[bi]..], rs: lrs, cs: lcs };
         let b = Mat { data: &rhs[ro[bi]..], rs: rrs, cs: rcs };
@@ -224,19 +241,13 @@ fn gemm_bf16_batched(
 ) -> Result<Vec<bf16>> {
     use super::kernels::{convert, gemm_bf16, team};
     let MatmulDims { m, n, k } = d;
-    let r = ll.dims().len();
-    if ll.max_offset_exclusive() > lhs.len() || rl.max_offset_exclusive() > rhs.len() {
-        return Err(Error::invalid("matmul", "layout exceeds its storage"));
-    }
-    let (lo, ro) = (batch_offsets(ll), batch_offsets(rl));
-    let out_len = output_len(lo.len(), m, n)?;
+    let Operands { lo, ro, ls: (lrs, lcs), rs: (rrs, rcs), out_len } =
+        operands(ll, lhs.len(), rl, rhs.len(), d)?;
     let mut out = vec![0f32; out_len];
     if out_len == 0 {
         return Ok(Vec::new());
     }
     let (a, b): (&[u16], &[u16]) = (bytemuck::cast_slice(lhs), bytemuck::cast_slice(rhs));
-    let (lrs, lcs) = (ll.stride()[r - 2], ll.stride()[r - 1]);
-    let (rrs, rcs) = (rl.stride()[r - 2], rl.stride()[r - 1]);
     let run = |bi: usize, dst: &mut [f32], parallel: bool| {
         let a = gemm_bf16::Mat { data: &a[lo[bi]..], rs: lrs, cs: lcs };
         let b = gemm_bf16::Mat { data: &b[ro[bi]..], rs: rrs, cs: rcs };

@@ -113,3 +113,60 @@ pub(crate) fn each_isa(test: &str, mut f: impl FnMut(Isa)) {
         }
     }
 }
+
+/// `len` samples of `N(0, scale²)` as f32.
+pub(crate) fn normals(rng: &mut Xoshiro256, len: usize, scale: f64) -> Vec<f32> {
+    let mut v = vec![0f64; len];
+    rng.fill_normal(&mut v);
+    v.into_iter().map(|x| (x * scale) as f32).collect()
+}
+
+/// Checks a matrix product `run(a, b, m, n, k)` (row-major `m × n` f32 result) against a plain
+/// triple loop in f64 over `widen`ed elements, for every shape and every layout: each operand
+/// row-major or transposed, with rows 3 elements wider than the matrix. The bound per output
+/// is an f32 sum's rounding error, `k · 2⁻²³ · Σ|a·b|`, doubled for the two orders.
+pub(crate) fn check_product_layouts<T: Copy>(
+    label: &str,
+    seed: u64,
+    shapes: &[(usize, usize, usize)],
+    narrow: impl Fn(&[f32]) -> Vec<T>,
+    widen: impl Fn(T) -> f32,
+    mut run: impl FnMut(super::mat::Mat<T>, super::mat::Mat<T>, usize, usize, usize) -> Vec<f32>,
+) {
+    use super::mat::Mat;
+    let mut rng = Xoshiro256::seed_from_u64(seed);
+    let pad = 3;
+    for &(m, n, k) in shapes {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let av = narrow(&normals(&mut rng, (m + pad) * (k + pad), 1.0));
+            let bv = narrow(&normals(&mut rng, (k + pad) * (n + pad), 10.0));
+            let a = if ta {
+                Mat { data: &av, rs: 1, cs: m + pad }
+            } else {
+                Mat { data: &av, rs: k + pad, cs: 1 }
+            };
+            let b = if tb {
+                Mat { data: &bv, rs: 1, cs: k + pad }
+            } else {
+                Mat { data: &bv, rs: n + pad, cs: 1 }
+            };
+            let got = run(a, b, m, n, k);
+            for i in 0..m {
+                for j in 0..n {
+                    let (mut want, mut tol) = (0f64, 0f64);
+                    for t in 0..k {
+                        let p = widen(a.at(i, t)) as f64 * widen(b.at(t, j)) as f64;
+                        want += p;
+                        tol += p.abs();
+                    }
+                    let tol = tol * 2.0 * k as f64 * f32::EPSILON as f64 + 1e-30;
+                    let g = got[i * n + j];
+                    assert!(
+                        (g as f64 - want).abs() <= tol,
+                        "{label} {m}x{n}x{k} ta {ta} tb {tb} at ({i}, {j}): {g} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -283,14 +283,9 @@ unsafe fn tile(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::kernels::testing::{check_product_layouts, normals};
     use crate::device::Xoshiro256;
     use half::bf16;
-
-    fn normals(rng: &mut Xoshiro256, len: usize, scale: f64) -> Vec<f32> {
-        let mut v = vec![0f64; len];
-        rng.fill_normal(&mut v);
-        v.into_iter().map(|x| (x * scale) as f32).collect()
-    }
 
     fn bits(v: &[f32]) -> Vec<u16> {
         v.iter().map(|&x| bf16::from_f32(x).to_bits()).collect()
@@ -298,24 +293,6 @@ mod tests {
 
     fn widen(x: u16) -> f32 {
         bf16::from_bits(x).to_f32()
-    }
-
-    /// Plain triple loop in f64 over the widened elements, plus the bound on an f32 sum's
-    /// rounding error for each output (`k · 2⁻²³ · Σ|a·b|`, doubled for the two orders).
-    fn reference(a: Mat, b: Mat, m: usize, n: usize, k: usize) -> (Vec<f64>, Vec<f64>) {
-        let (mut want, mut tol) = (vec![0f64; m * n], vec![0f64; m * n]);
-        for i in 0..m {
-            for j in 0..n {
-                for t in 0..k {
-                    let p = widen(a.at(i, t)) as f64 * widen(b.at(t, j)) as f64;
-                    want[i * n + j] += p;
-                    tol[i * n + j] += p.abs();
-                }
-                tol[i * n + j] *= 2.0 * k as f64 * f32::EPSILON as f64;
-                tol[i * n + j] += 1e-30;
-            }
-        }
-        (want, tol)
     }
 
     #[test]
@@ -393,7 +370,6 @@ mod tests {
             eprintln!("skipped: no AVX-512 BF16 on this CPU");
             return;
         }
-        let mut rng = Xoshiro256::seed_from_u64(11);
         // Edges of every kind: one row/column, odd k, k across blocks, partial tiles, both
         // operands transposed, strides wider than the matrix, and a product large enough to
         // run in parallel tasks.
@@ -409,34 +385,11 @@ mod tests {
             (100, 300, 64),
             (130, 97, 600),
         ];
-        for &(m, n, k) in &shapes {
-            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let pad = 3;
-                let av = bits(&normals(&mut rng, (m + pad) * (k + pad), 1.0));
-                let bv = bits(&normals(&mut rng, (k + pad) * (n + pad), 10.0));
-                let a = if ta {
-                    Mat { data: &av, rs: 1, cs: m + pad }
-                } else {
-                    Mat { data: &av, rs: k + pad, cs: 1 }
-                };
-                let b = if tb {
-                    Mat { data: &bv, rs: 1, cs: k + pad }
-                } else {
-                    Mat { data: &bv, rs: n + pad, cs: 1 }
-                };
-                let mut got = vec![f32::NAN; m * n];
-                gemm_bf16(a, b, m, n, k, &mut got, true);
-                let (want, tol) = reference(a, b, m, n, k);
-                for e in 0..m * n {
-                    assert!(
-                        (got[e] as f64 - want[e]).abs() <= tol[e],
-                        "{m}x{n}x{k} ta {ta} tb {tb} at {e}: {} vs {}",
-                        got[e],
-                        want[e]
-                    );
-                }
-            }
-        }
+        check_product_layouts("gemm_bf16", 11, &shapes, bits, widen, |a, b, m, n, k| {
+            let mut got = vec![f32::NAN; m * n];
+            gemm_bf16(a, b, m, n, k, &mut got, true);
+            got
+        });
     }
 
     #[test]

@@ -337,31 +337,8 @@ fn gemm_f32_on(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::kernels::testing::{check_product_layouts, normals};
     use crate::device::Xoshiro256;
-
-    fn normals(rng: &mut Xoshiro256, len: usize, scale: f64) -> Vec<f32> {
-        let mut v = vec![0f64; len];
-        rng.fill_normal(&mut v);
-        v.into_iter().map(|x| (x * scale) as f32).collect()
-    }
-
-    /// Plain triple loop in f64, plus the bound on an f32 sum's rounding error for each
-    /// output (`k · 2⁻²³ · Σ|a·b|`, doubled for the two orders).
-    fn reference(a: Mat<f32>, b: Mat<f32>, m: usize, n: usize, k: usize) -> (Vec<f64>, Vec<f64>) {
-        let (mut want, mut tol) = (vec![0f64; m * n], vec![0f64; m * n]);
-        for i in 0..m {
-            for j in 0..n {
-                for t in 0..k {
-                    let p = a.at(i, t) as f64 * b.at(t, j) as f64;
-                    want[i * n + j] += p;
-                    tol[i * n + j] += p.abs();
-                }
-                tol[i * n + j] *= 2.0 * k as f64 * f32::EPSILON as f64;
-                tol[i * n + j] += 1e-30;
-            }
-        }
-        (want, tol)
-    }
 
     #[test]
     fn simd_tile_matches_scalar_twin_exactly() {
@@ -402,7 +379,6 @@ mod tests {
 
     #[test]
     fn products_match_a_plain_loop_for_every_layout_and_edge() {
-        let mut rng = Xoshiro256::seed_from_u64(13);
         // One row/column, partial tiles, k across blocks (and its balanced split), both
         // operands transposed, strides wider than the matrix, and products large enough to
         // run in parallel tasks with column splits.
@@ -420,36 +396,20 @@ mod tests {
             (64, 200, 576),
         ];
         for isa in [Isa::Scalar, Isa::Avx2] {
-            for &(m, n, k) in &shapes {
-                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                    let pad = 3;
-                    let av = normals(&mut rng, (m + pad) * (k + pad), 1.0);
-                    let bv = normals(&mut rng, (k + pad) * (n + pad), 10.0);
-                    let a = if ta {
-                        Mat { data: &av, rs: 1, cs: m + pad }
-                    } else {
-                        Mat { data: &av, rs: k + pad, cs: 1 }
-                    };
-                    let b = if tb {
-                        Mat { data: &bv, rs: 1, cs: k + pad }
-                    } else {
-                        Mat { data: &bv, rs: n + pad, cs: 1 }
-                    };
+            check_product_layouts(
+                isa.name(),
+                13,
+                &shapes,
+                |v| v.to_vec(),
+                |x| x,
+                |a, b, m, n, k| {
                     let mut got = vec![f32::NAN; m * n];
                     // SAFETY: only f32 values are written through the view.
                     let slots = unsafe { super::super::as_uninit(&mut got) };
                     gemm_f32_on(isa, a, b, m, n, k, slots, true);
-                    let (want, tol) = reference(a, b, m, n, k);
-                    for e in 0..m * n {
-                        assert!(
-                            (got[e] as f64 - want[e]).abs() <= tol[e],
-                            "{isa:?} {m}x{n}x{k} ta {ta} tb {tb} at {e}: {} vs {}",
-                            got[e],
-                            want[e]
-                        );
-                    }
-                }
-            }
+                    got
+                },
+            );
         }
     }
 
