@@ -96,6 +96,43 @@ fn batch_offsets(l: &Layout) -> Vec<usize> {
     batch.strided_index().collect()
 }
 
+/// A fresh `batches × mn` output, each batch's block written by `run(b, block, parallel)`
+/// straight into uninitialized memory (a zeroing pass over a large output costs as much as a
+/// memory-bound op): one product per task when [`one_product_per_task`] says so (shared by the
+/// spinning team inside a forward pass, rayon elsewhere), else one after another, each told
+/// it may use every thread.
+///
+/// # Safety
+/// `run` must write every element of the block it is given.
+unsafe fn fill_batches<T: Copy + Send + Sync>(
+    batches: usize,
+    mn: usize,
+    work: usize,
+    run: impl Fn(usize, &mut [std::mem::MaybeUninit<T>], bool) + Sync,
+) -> Vec<T> {
+    let len = batches * mn;
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    if len == 0 {
+        return out;
+    }
+    let spare = &mut out.spare_capacity_mut()[..len];
+    super::huge_pages::advise(spare);
+    if one_product_per_task(batches, work) {
+        let tasks: Vec<(usize, &mut [std::mem::MaybeUninit<T>])> = spare.chunks_mut(mn).enumerate().collect();
+        super::kernels::team::for_each(tasks, |(b, dst)| run(b, dst, false));
+    } else {
+        crate::device::install(|| {
+            for (b, dst) in spare.chunks_mut(mn).enumerate() {
+                run(b, dst, true);
+            }
+        });
+    }
+    // SAFETY: the caller's `run` wrote every element of each batch's block; a panic in it
+    // would have unwound past this line.
+    unsafe { out.set_len(len) };
+    out
+}
+
 fn gemm_batched<T: GemmElement>(
     lhs: &[T],
     ll: &Layout,
@@ -112,16 +149,20 @@ fn gemm_batched<T: GemmElement>(
     if out_len == 0 || k == 0 {
         return Ok(vec![T::ZERO; out_len]);
     }
-    // The output is not zero-filled first: `gemm` (told not to read it) writes every element,
-    // and a zeroing pass over a large output costs as much as a memory-bound op.
-    let mut out: Vec<T> = Vec::with_capacity(out_len);
     let (lrs, lcs) = (ll.stride()[r - 2] as isize, ll.stride()[r - 1] as isize);
     let (rrs, rcs) = (rl.stride()[r - 2] as isize, rl.stride()[r - 1] as isize);
     // Bounds: every element either layout can address lies inside its slice.
     if ll.max_offset_exclusive() > lhs.len() || rl.max_offset_exclusive() > rhs.len() {
         return Err(Error::invalid("matmul", "layout exceeds its storage"));
     }
-    let run = |dst: &mut [std::mem::MaybeUninit<T>], b: usize, par: Parallelism| {
+    let work = m * n * k;
+    let threads = crate::device::num_threads();
+    let run = |b: usize, dst: &mut [std::mem::MaybeUninit<T>], parallel: bool| {
+        let par = if !parallel || work < SMALL_GEMM || threads == 1 {
+            Parallelism::None
+        } else {
+            Parallelism::Rayon(threads)
+        };
         // SAFETY: `dst` holds exactly m*n elements written with row stride n and column
         // stride 1; the lhs/rhs pointers plus any in-range (row, col) times their strides stay
         // inside their slices, as checked against `max_offset_exclusive` above (broadcast
@@ -150,28 +191,8 @@ fn gemm_batched<T: GemmElement>(
             )
         }
     };
-    let work = m * n * k;
-    let threads = crate::device::num_threads();
-    let spare = &mut out.spare_capacity_mut()[..out_len];
-    super::huge_pages::advise(spare);
-    if one_product_per_task(batches, work) {
-        // Shared by the spinning team inside a forward pass, rayon elsewhere.
-        let tasks: Vec<(usize, &mut [std::mem::MaybeUninit<T>])> =
-            spare.chunks_mut(m * n).enumerate().collect();
-        super::kernels::team::for_each(tasks, |(b, dst)| run(dst, b, Parallelism::None));
-    } else {
-        let par =
-            if work < SMALL_GEMM || threads == 1 { Parallelism::None } else { Parallelism::Rayon(threads) };
-        crate::device::install(|| {
-            for (b, dst) in spare.chunks_mut(m * n).enumerate() {
-                run(dst, b, par);
-            }
-        });
-    }
-    // SAFETY: every batch's `m × n` block was written by `gemm` above (k > 0, the
-    // destination not read); a panic in it would have unwound past this line.
-    unsafe { out.set_len(out_len) };
-    Ok(out)
+    // SAFETY: `gemm` (k > 0, told not to read the destination) writes every element.
+    Ok(unsafe { fill_batches(batches, m * n, work, run) })
 }
 
 /// What a product on one of our packed kernels needs of its operands' layouts, checked
@@ -200,34 +221,17 @@ fn operands(ll: &Layout, lhs_len: usize, rl: &Layout, rhs_len: usize, d: MatmulD
 /// f32 products on the packed AVX2 kernel (`kernels::gemm_f32`), straight from the operands'
 /// strides, written once into fresh memory.
 fn gemm_f32_batched(lhs: &[f32], ll: &Layout, rhs: &[f32], rl: &Layout, d: MatmulDims) -> Result<Vec<f32>> {
-    use super::kernels::{gemm_f32, mat::Mat, team};
+    use super::kernels::{gemm_f32, mat::Mat};
     use std::mem::MaybeUninit;
     let MatmulDims { m, n, k } = d;
-    let Operands { lo, ro, ls: (lrs, lcs), rs: (rrs, rcs), out_len } =
-        operands(ll, lhs.len(), rl, rhs.len(), d)?;
-    if out_len == 0 {
-        return Ok(Vec::new());
-    }
+    let Operands { lo, ro, ls: (lrs, lcs), rs: (rrs, rcs), .. } = operands(ll, lhs.len(), rl, rhs.len(), d)?;
     let run = |bi: usize, dst: &mut [MaybeUninit<f32>], parallel: bool| {
         let a = Mat { data: &lhs[lo[bi]..], rs: lrs, cs: lcs };
         let b = Mat { data: &rhs[ro[bi]..], rs: rrs, cs: rcs };
         gemm_f32::gemm_f32(a, b, m, n, k, dst, parallel);
     };
-    let mut out: Vec<f32> = Vec::with_capacity(out_len);
-    let spare = &mut out.spare_capacity_mut()[..out_len];
-    super::huge_pages::advise(spare);
-    if one_product_per_task(lo.len(), m * n * k.max(1)) {
-        let tasks: Vec<(usize, &mut [MaybeUninit<f32>])> = spare.chunks_mut(m * n).enumerate().collect();
-        team::for_each(tasks, |(bi, dst)| run(bi, dst, false));
-    } else {
-        for (bi, dst) in spare.chunks_mut(m * n).enumerate() {
-            run(bi, dst, true);
-        }
-    }
-    // SAFETY: `gemm_f32` wrote every element of each batch's `m × n` block (`out_len > 0`,
-    // so `m · n > 0`); a panic in it would have unwound past this line.
-    unsafe { out.set_len(out_len) };
-    Ok(out)
+    // SAFETY: `gemm_f32` writes every element of its `m × n` output.
+    Ok(unsafe { fill_batches(lo.len(), m * n, m * n * k.max(1), run) })
 }
 
 /// bf16 products on the AVX-512 BF16 kernel (`kernels::gemm_bf16`), straight from the
