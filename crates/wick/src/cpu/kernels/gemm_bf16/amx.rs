@@ -1,11 +1,7 @@
 //! The AMX path of [`super::gemm_bf16`]: on CPUs with the AMX tile unit (Sapphire Rapids and
 //! later Xeons), `tdpbf16ps` multiplies a 16 × 32 bf16 tile by a 32 × 16 one into 16 × 16
 //! f32 sums in one instruction, 16 times the work of a `vdpbf16ps`.
-//!
-//! Rust's AMX intrinsics are not stable, so the few instructions are written as inline
-//! assembly. Linux hands a process the (8 KiB) tile state only on request, once
-//! (`arch_prctl(ARCH_REQ_XCOMP_PERM)`); each thread then loads the tile configuration before
-//! its first tile instruction and releases it after the last.
+//! The tile instructions are inline assembly (see [`amx`]).
 //!
 //! Layouts: `a` is copied row-major with `k` padded by zeros to whole 32-element steps (a tile
 //! row is 16 k-pairs of one row of `a`); `b` is packed into the k-pair panels the
@@ -18,9 +14,9 @@
 
 use super::{pack_b, BPair, Mat, NR};
 use crate::cpu::kernels::mat::Out;
+use crate::cpu::kernels::x86::amx::{self, Amx, TileConfig};
 use rayon::prelude::*;
 use std::arch::asm;
-use std::sync::OnceLock;
 
 /// Rows of an `a` tile and of an output tile.
 const TM: usize = 16;
@@ -42,42 +38,13 @@ pub(super) const MIN_ROWS: usize = 16;
 /// granted this process the tile state, and the `vdpbf16ps` kernel's packer (AVX-512 BF16)
 /// is available.
 pub(super) fn usable() -> bool {
-    static USABLE: OnceLock<bool> = OnceLock::new();
-    *USABLE.get_or_init(|| super::available() && cpu_has_amx_bf16() && tile_state_granted())
+    super::available() && amx::usable(Amx::Bf16)
 }
 
-#[allow(unused_unsafe)]
-fn cpu_has_amx_bf16() -> bool {
-    // SAFETY: `cpuid` exists on every x86_64 CPU; leaf 7 sub-leaf 0 is always defined (zero
-    // where unsupported).
-    let leaf = unsafe { std::arch::x86_64::__cpuid_count(7, 0) };
-    const AMX_BF16: u32 = 1 << 22;
-    const AMX_TILE: u32 = 1 << 24;
-    leaf.edx & AMX_BF16 != 0 && leaf.edx & AMX_TILE != 0
-}
-
-/// Asks Linux for permission to use the AMX tile data state in this process.
-fn tile_state_granted() -> bool {
-    const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
-    const XFEATURE_XTILEDATA: libc::c_long = 18;
-    // SAFETY: this `arch_prctl` request only enlarges the set of extended states the kernel
-    // saves for this process; it touches no memory of ours.
-    unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 }
-}
-
-/// The tile configuration every task loads: palette 1, tiles 0–7 all 16 rows of 64 bytes
-/// (0–3 the output tiles, 4–5 `a`, 6–7 `b`).
-#[repr(C, align(64))]
-struct TileConfig([u8; 64]);
-
+/// The tile configuration every task loads: tiles 0–7 all 16 rows of 64 bytes (0–3 the
+/// output tiles, 4–5 `a`, 6–7 `b`).
 fn tile_config() -> TileConfig {
-    let mut cfg = [0u8; 64];
-    cfg[0] = 1;
-    for t in 0..8 {
-        cfg[16 + 2 * t..18 + 2 * t].copy_from_slice(&64u16.to_le_bytes());
-        cfg[48 + t] = TM as u8;
-    }
-    TileConfig(cfg)
+    TileConfig::new([(TM as u8, 64); 8])
 }
 
 /// `c[i·n + j] = Σ_t a(i, t) · b(t, j)` for `i < m`, `j < n`, `t < k` (row-major `c`, every
@@ -133,10 +100,9 @@ pub(super) fn gemm(a: Mat, b: Mat, m: usize, n: usize, k: usize, c: &mut [f32], 
     let out = Out { ptr: c.as_mut_ptr(), ld: n };
     let (ap, bp) = (&apack, &bpack);
     let run_task = |&(r0, q0): &(usize, usize)| {
-        let cfg = tile_config();
-        // SAFETY: the CPU has AMX and this process holds the tile state (`usable`, asserted
-        // above); the configuration is a valid palette-1 layout.
-        unsafe { asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack, readonly)) };
+        // SAFETY: the CPU has AMX-BF16 and this process holds the tile state (`usable`,
+        // asserted above).
+        unsafe { tile_config().load() };
         for rb in r0..(r0 + TASK_ROW_BLOCKS).min(blocks) {
             let i0 = rb * ROWS;
             let rows = ROWS.min(m - i0);
@@ -158,8 +124,8 @@ pub(super) fn gemm(a: Mat, b: Mat, m: usize, n: usize, k: usize, c: &mut [f32], 
                 }
             }
         }
-        // SAFETY: returns the tile state to its initial configuration; no tile is in use.
-        unsafe { asm!("tilerelease", options(nostack, nomem)) };
+        // SAFETY: AMX is usable (asserted above) and no tile is in use any more.
+        unsafe { amx::release() };
     };
     if parallel {
         crate::device::install(|| tasks.par_iter().for_each(run_task));

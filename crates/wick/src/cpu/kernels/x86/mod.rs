@@ -30,5 +30,6 @@ pub(crate) use stamp_isas;
 #[macro_use]
 mod math;
 
+pub(crate) mod amx;
 pub(crate) mod avx2;
 pub(crate) mod avx512;

@@ -2,6 +2,8 @@
 //! kernels and their scalar twins.
 
 #[cfg(target_arch = "x86_64")]
+mod amx;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 mod scalar;
 
@@ -24,10 +26,43 @@ fn simd(isa: Isa) -> bool {
     }
 }
 
-/// Stamps out `$name` (the selected instruction set) and `$with` (a given one) for the kernel
-/// `$name` of `avx512` and `scalar`.
+/// Whether a product of `m` activation rows goes to the AMX-INT8 kernels: many rows, the
+/// selected instruction set is AVX-512 with VNNI (so `WICK_ISA` caps it too), and the CPU has
+/// AMX-INT8.
+#[cfg(target_arch = "x86_64")]
+fn amx_takes(m: usize) -> bool {
+    m >= amx::MIN_ROWS && simd(Isa::selected()) && amx::usable()
+}
+
+/// Stamps out `$name` (the selected kernel) and `$with` (a given instruction set) for the
+/// kernel `$name` of `avx512` and `scalar`; with `amx($kb, $x)`, the selected kernel is the
+/// `amx` one when `$x` holds enough activation rows of `$kb` blocks.
 macro_rules! interleaved_fn {
+    ($name:ident, $with:ident, amx($kb:ident, $x:ident), ($($arg:ident: $ty:ty),*)) => {
+        interleaved_fn!(@with $name, $with, ($($arg: $ty),*));
+
+        /// [`$with`] with the selected instruction set, or the AMX kernel.
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            if $kb > 0 && amx_takes($x.len() / $kb) {
+                // SAFETY: `amx_takes` checked AMX-INT8 (and the grant of the tile state) and
+                // AVX-512 F/BW/VL with F16C (the Avx512Vnni level).
+                return unsafe { amx::$name($($arg),*) };
+            }
+            $with(Isa::selected(), $($arg),*)
+        }
+    };
     ($name:ident, $with:ident, ($($arg:ident: $ty:ty),*)) => {
+        interleaved_fn!(@with $name, $with, ($($arg: $ty),*));
+
+        /// [`$with`] with the selected instruction set.
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) fn $name($($arg: $ty),*) {
+            $with(Isa::selected(), $($arg),*)
+        }
+    };
+    (@with $name:ident, $with:ident, ($($arg:ident: $ty:ty),*)) => {
         /// The interleaved product (see the `avx512` and `scalar` variants) with an
         /// instruction set: `out[i·ldo + 16g + r]` = weight row `16g + r` · activation row `i`.
         #[allow(clippy::too_many_arguments)]
@@ -42,18 +77,12 @@ macro_rules! interleaved_fn {
                 _ => scalar::$name($($arg),*),
             }
         }
-
-        /// [`$with`] with the selected instruction set.
-        #[allow(clippy::too_many_arguments)]
-        pub(crate) fn $name($($arg: $ty),*) {
-            $with(Isa::selected(), $($arg),*)
-        }
     };
 }
 
-interleaved_fn!(gemm_q4_0x16, gemm_q4_0x16_with, (w: &[Q4_0x16], kb: usize, x: &[BlockQ8_0], xd: &[f32], xs: &[i32], out: &mut [f32], ldo: usize));
-interleaved_fn!(gemm_q8_0x16, gemm_q8_0x16_with, (w: &[Q8_0x16], kb: usize, x: &[BlockQ8_0], xd: &[f32], xs: &[i32], out: &mut [f32], ldo: usize));
-interleaved_fn!(gemm_q4kx16, gemm_q4kx16_with, (w: &[Q4Kx16], kb: usize, x: &[BlockQ8K], pairs: &[[i32; 4]], out: &mut [f32], ldo: usize));
+interleaved_fn!(gemm_q4_0x16, gemm_q4_0x16_with, amx(kb, x), (w: &[Q4_0x16], kb: usize, x: &[BlockQ8_0], xd: &[f32], xs: &[i32], out: &mut [f32], ldo: usize));
+interleaved_fn!(gemm_q8_0x16, gemm_q8_0x16_with, amx(kb, x), (w: &[Q8_0x16], kb: usize, x: &[BlockQ8_0], xd: &[f32], xs: &[i32], out: &mut [f32], ldo: usize));
+interleaved_fn!(gemm_q4kx16, gemm_q4kx16_with, amx(kb, x), (w: &[Q4Kx16], kb: usize, x: &[BlockQ8K], pairs: &[[i32; 4]], out: &mut [f32], ldo: usize));
 
 #[cfg(test)]
 mod tests {
@@ -74,11 +103,12 @@ mod tests {
     /// ggml's layout within 1e-5 of Σ(|w| + 2·max|w|)·|x| (the f32 rounding of either order).
     fn check<B: Interleave>(
         name: &str,
+        shapes: &[(usize, usize, usize)],
         run: impl Fn(Isa, &[B::Unit], usize, &[B::VecDotType], &mut [f32], usize),
         dot: impl Fn(&[B], &[B::VecDotType]) -> f32,
     ) {
         each_isa(name, |isa| {
-            for (t, &(n, m, kb)) in SHAPES.iter().enumerate() {
+            for (t, &(n, m, kb)) in shapes.iter().enumerate() {
                 let scale = [1e-3f32, 1.0, 300.0][t % 3];
                 let bs = B::BLOCK_SIZE;
                 let w = quant::<B>(&values(n * kb * bs, 7 + t as u64, scale));
@@ -119,6 +149,7 @@ mod tests {
     fn q4_0_interleaved_matches_twin_and_rowwise() {
         check::<BlockQ4_0>(
             "q4_0_interleaved",
+            &SHAPES,
             |isa, w, kb, x, out, ldo| {
                 let (d, s) = q8_scales_sums(x);
                 gemm_q4_0x16_with(isa, w, kb, x, &d, &s, out, ldo)
@@ -131,6 +162,7 @@ mod tests {
     fn q8_0_interleaved_matches_twin_and_rowwise() {
         check::<BlockQ8_0>(
             "q8_0_interleaved",
+            &SHAPES,
             |isa, w, kb, x, out, ldo| {
                 let (d, s) = q8_scales_sums(x);
                 gemm_q8_0x16_with(isa, w, kb, x, &d, &s, out, ldo)
@@ -143,12 +175,86 @@ mod tests {
     fn q4k_interleaved_matches_twin_and_rowwise() {
         check::<BlockQ4K>(
             "q4k_interleaved",
+            &SHAPES,
             |isa, w, kb, x, out, ldo| {
                 let pairs: Vec<[i32; 4]> = x.iter().map(q8k_sum_pairs).collect();
                 gemm_q4kx16_with(isa, w, kb, x, &pairs, out, ldo)
             },
             rowwise::dot_q4k_q8k,
         );
+    }
+
+    /// (weight rows, activation rows, blocks a row) for the AMX kernels: whole and partial
+    /// 16-row activation tiles, one and several groups and blocks.
+    #[cfg(target_arch = "x86_64")]
+    const AMX_SHAPES: [(usize, usize, usize); 5] =
+        [(16, 16, 1), (32, 8, 3), (48, 17, 2), (16, 35, 5), (32, 64, 4)];
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn amx_kernels_match_twin_and_rowwise() {
+        if !(amx::usable() && simd(Isa::Avx512)) {
+            eprintln!("skipped: no usable AMX-INT8 on this CPU");
+            return;
+        }
+        // The AMX kernel for every instruction set above scalar, whose run is the twin.
+        check::<BlockQ4_0>(
+            "q4_0_amx",
+            &AMX_SHAPES,
+            |isa, w, kb, x, out, ldo| {
+                let (d, s) = q8_scales_sums(x);
+                if isa == Isa::Scalar {
+                    scalar::gemm_q4_0x16(w, kb, x, &d, &s, out, ldo)
+                } else {
+                    // SAFETY: AMX-INT8 and the Avx512Vnni level were checked above.
+                    unsafe { amx::gemm_q4_0x16(w, kb, x, &d, &s, out, ldo) }
+                }
+            },
+            rowwise::dot_q4_0_q8_0,
+        );
+        check::<BlockQ8_0>(
+            "q8_0_amx",
+            &AMX_SHAPES,
+            |isa, w, kb, x, out, ldo| {
+                let (d, s) = q8_scales_sums(x);
+                if isa == Isa::Scalar {
+                    scalar::gemm_q8_0x16(w, kb, x, &d, &s, out, ldo)
+                } else {
+                    // SAFETY: AMX-INT8 and the Avx512Vnni level were checked above.
+                    unsafe { amx::gemm_q8_0x16(w, kb, x, &d, &s, out, ldo) }
+                }
+            },
+            rowwise::dot_q8_0_q8_0,
+        );
+        check::<BlockQ4K>(
+            "q4k_amx",
+            &AMX_SHAPES,
+            |isa, w, kb, x, out, ldo| {
+                let pairs: Vec<[i32; 4]> = x.iter().map(q8k_sum_pairs).collect();
+                if isa == Isa::Scalar {
+                    scalar::gemm_q4kx16(w, kb, x, &pairs, out, ldo)
+                } else {
+                    // SAFETY: AMX-INT8 and the Avx512Vnni level were checked above.
+                    unsafe { amx::gemm_q4kx16(w, kb, x, &pairs, out, ldo) }
+                }
+            },
+            rowwise::dot_q4k_q8k,
+        );
+        // Extreme levels, as in `extreme_levels_match_rowwise`, over a whole activation tile.
+        let m = 16;
+        let w = vec![BlockQ8_0 { d: half::f16::ONE, qs: [-128; 32] }; ROWS];
+        let x = vec![BlockQ8_0 { d: half::f16::ONE, qs: [127; 32] }; m];
+        let (d, s) = q8_scales_sums(&x);
+        let mut out = vec![0f32; m * ROWS];
+        // SAFETY: AMX-INT8 and the Avx512Vnni level were checked above.
+        unsafe { amx::gemm_q8_0x16(&interleave_rows(&w, 1), 1, &x, &d, &s, &mut out, ROWS) };
+        assert!(out.iter().all(|&v| v == -128.0 * 127.0 * 32.0), "q8_0 amx extremes: {out:?}");
+        let w4 = vec![BlockQ4_0 { d: half::f16::ONE, qs: [0; 16] }; ROWS];
+        let x4 = vec![BlockQ8_0 { d: half::f16::ONE, qs: [-127; 32] }; m];
+        let (d, s) = q8_scales_sums(&x4);
+        // SAFETY: as above.
+        unsafe { amx::gemm_q4_0x16(&interleave_rows(&w4, 1), 1, &x4, &d, &s, &mut out, ROWS) };
+        assert!(out.iter().all(|&v| v == 8.0 * 127.0 * 32.0), "q4_0 amx extremes: {out:?}");
     }
 
     /// Extreme levels: every weight at its most negative level against activations of ±127,
