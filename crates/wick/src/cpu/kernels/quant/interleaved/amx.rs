@@ -4,21 +4,22 @@
 //! A unit's 64-byte chunks are already the rows of AMX `b` tiles: tile row `c` holds, for each
 //! of the 16 weight rows, four consecutive levels of a 32-level block (Q8_0 as stored, Q4_0
 //! and Q4_K once their nibbles are split into bytes). The `a` tile is 16 activation rows'
-//! quants of the same block. One `tdpbsud` (signed activations × unsigned levels) gives the
-//! integer dot of every pair of the 16 × 16 rows for one block; its sums are stored and
+//! quants of the same block. One `tdpbssd` (Q4_0 and Q8_0 levels made signed, so the sums
+//! need no offset correction) or `tdpbsud` (Q4_K's unsigned levels) gives the integer dot of every pair of the 16 × 16 rows for one block; its sums are stored and
 //! scaled into f32 accumulators with AVX-512, in the same operations and order as the scalar
 //! twins, so results are bit-identical to them.
 //!
 //! Each group's `b` tiles are copied (split) into a 64-byte aligned scratch and the
 //! activations packed one 512-byte `a` tile per (16 rows, block), so every tile load reads
 //! whole, sequential cache lines. The k loop runs in steps of [`K_STEP`] blocks whose `b`
-//! tiles stay in L1 while every activation tile passes over them, and block `j + 1`'s tile
-//! product runs while block `j`'s sums are scaled.
+//! tiles stay in L1 while every activation tile passes over them, and the tile products of
+//! the next blocks run while a block's sums are scaled.
 
 // Kernels index several parallel arrays (activation rows, their scales and sums) by the
 // same counter.
 #![allow(clippy::needless_range_loop)]
 
+use super::avx512::f16x16;
 use crate::cpu::kernels::x86::amx::{self, Amx, TileConfig};
 use crate::quantized::interleaved::{Q4Kx16, Q4_0x16, Q8_0x16, ROWS};
 use crate::quantized::{BlockQ8K, BlockQ8_0};
@@ -29,9 +30,9 @@ use std::arch::x86_64::*;
 /// is padding and the VNNI kernels are faster.
 pub(crate) const MIN_ROWS: usize = 8;
 
-/// 32-level blocks per step of the k loop: the step's `b` tiles (8 KiB) stay in L1 while
+/// 32-level blocks per step of the k loop: the step's `b` tiles (16 KiB) stay in L1 while
 /// every activation tile passes over them.
-const K_STEP: usize = 16;
+const K_STEP: usize = 32;
 
 /// One tile's bytes: a `b` tile (8 rows of 64: 32 levels of 16 weight rows) or an `a` tile
 /// (16 rows of 32: 32 quants of 16 activation rows), aligned to a cache line.
@@ -48,11 +49,15 @@ pub(crate) fn usable() -> bool {
     amx::usable(Amx::Int8)
 }
 
-/// Tiles 0 and 1: 16 × 16 i32 sums; 2 and 3: `a` tiles; 4 and 5: `b` tiles (one set per
-/// block in flight).
+/// Tiles 0–3: 16 × 16 i32 sums (one per block in flight); 4 and 5: `a` tiles; 6 and 7:
+/// `b` tiles.
 fn tile_config() -> TileConfig {
-    TileConfig::new([(16, 64), (16, 64), (16, 32), (16, 32), (8, 64), (8, 64), (0, 0), (0, 0)])
+    TileConfig::new([(16, 64), (16, 64), (16, 64), (16, 64), (16, 32), (16, 32), (8, 64), (8, 64)])
 }
+
+/// Blocks whose tile products are under way while the oldest one's sums are scaled: the
+/// tile unit's latency (load, multiply, store) is several times its throughput.
+const IN_FLIGHT: usize = 4;
 
 /// Runs `body` between loading the tile configuration and releasing it.
 ///
@@ -67,15 +72,16 @@ unsafe fn with_tiles(body: impl FnOnce()) {
 }
 
 /// The integer sums of the 16 activation rows of `a` × the 16 weight rows of `b` over one
-/// block, in tile set `P` (0 or 1, so two blocks are in flight), stored in `sums`:
-/// `sums[16r + c]` = Σ_e a(r, e) · b(e, c).
+/// block (`tdpbssd` if `signed`, else `tdpbsud`), in tile set `P` (0 to 3: sums tile `P`,
+/// `a` tile `4 + P % 2`, `b` tile `6 + P % 2`, so that [`IN_FLIGHT`] blocks are under way),
+/// stored in `sums`: `sums[16r + c]` = Σ_e a(r, e) · b(e, c).
 ///
 /// # Safety
 /// AMX-INT8 must be usable and this thread must have loaded [`tile_config`].
 #[inline(always)]
-unsafe fn block_sums<const P: usize>(a: &Tile, b: &Tile, sums: &mut Sums) {
+unsafe fn block_sums<const P: usize>(signed: bool, a: &Tile, b: &Tile, sums: &mut Sums) {
     macro_rules! tiles {
-        ($c:literal, $a:literal, $b:literal) => {
+        ($op:literal, $c:literal, $a:literal, $b:literal) => {
             // SAFETY: the caller guarantees the tile state and the configuration; the loads
             // read the 512 bytes of `a` (16 rows of 32) and of `b` (8 rows of 64), the store
             // writes the 1 KiB of `sums` (16 rows of 64).
@@ -84,7 +90,7 @@ unsafe fn block_sums<const P: usize>(a: &Tile, b: &Tile, sums: &mut Sums) {
                     concat!("tilezero tmm", $c),
                     concat!("tileloadd tmm", $a, ", [{a} + {sa}*1]"),
                     concat!("tileloadd tmm", $b, ", [{b} + {sb}*1]"),
-                    concat!("tdpbsud tmm", $c, ", tmm", $a, ", tmm", $b),
+                    concat!($op, " tmm", $c, ", tmm", $a, ", tmm", $b),
                     concat!("tilestored [{c} + {sc}*1], tmm", $c),
                     a = in(reg) a.0.as_ptr(),
                     sa = in(reg) 32usize,
@@ -97,25 +103,46 @@ unsafe fn block_sums<const P: usize>(a: &Tile, b: &Tile, sums: &mut Sums) {
             }
         };
     }
-    if P == 0 {
-        tiles!("0", "2", "4")
-    } else {
-        tiles!("1", "3", "5")
+    match (P, signed) {
+        (0, true) => tiles!("tdpbssd", "0", "4", "6"),
+        (1, true) => tiles!("tdpbssd", "1", "5", "7"),
+        (2, true) => tiles!("tdpbssd", "2", "4", "6"),
+        (_, true) => tiles!("tdpbssd", "3", "5", "7"),
+        (0, false) => tiles!("tdpbsud", "0", "4", "6"),
+        (1, false) => tiles!("tdpbsud", "1", "5", "7"),
+        (2, false) => tiles!("tdpbsud", "2", "4", "6"),
+        (_, false) => tiles!("tdpbsud", "3", "5", "7"),
     }
 }
 
-/// 64 bytes at `src` split into their low nibbles (to `lo`) and high nibbles (to `hi`).
+/// 64 bytes at `src` split into their low nibbles (to `lo`) and high nibbles (to `hi`),
+/// each minus `bias`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw")]
-fn split_nibbles(src: &[u8], lo: &mut [u8], hi: &mut [u8]) {
+fn split_nibbles(src: &[u8], lo: &mut [u8], hi: &mut [u8], bias: i8) {
     assert!(src.len() >= 64 && lo.len() >= 64 && hi.len() >= 64);
-    let nib = _mm512_set1_epi8(0x0F);
+    let (nib, bias) = (_mm512_set1_epi8(0x0F), _mm512_set1_epi8(bias));
     // SAFETY: each slice holds at least 64 bytes (asserted above); loads and stores are
     // unaligned.
     unsafe {
         let v = _mm512_loadu_si512(src.as_ptr().cast());
-        _mm512_storeu_si512(lo.as_mut_ptr().cast(), _mm512_and_si512(v, nib));
-        _mm512_storeu_si512(hi.as_mut_ptr().cast(), _mm512_and_si512(_mm512_srli_epi16::<4>(v), nib));
+        let l = _mm512_sub_epi8(_mm512_and_si512(v, nib), bias);
+        let h = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16::<4>(v), nib), bias);
+        _mm512_storeu_si512(lo.as_mut_ptr().cast(), l);
+        _mm512_storeu_si512(hi.as_mut_ptr().cast(), h);
+    }
+}
+
+/// 64 bytes at `src` with the top bit of each flipped (levels stored +128 back to signed).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn flip_signs(src: &[u8], dst: &mut [u8]) {
+    assert!(src.len() >= 64 && dst.len() >= 64);
+    // SAFETY: each slice holds at least 64 bytes (asserted above); the load and store are
+    // unaligned.
+    unsafe {
+        let v = _mm512_loadu_si512(src.as_ptr().cast());
+        _mm512_storeu_si512(dst.as_mut_ptr().cast(), _mm512_xor_si512(v, _mm512_set1_epi8(i8::MIN)));
     }
 }
 
@@ -123,32 +150,40 @@ fn split_nibbles(src: &[u8], lo: &mut [u8], hi: &mut [u8]) {
 trait TileUnit: Sized {
     /// 32-level blocks a unit holds.
     const BLOCKS: usize;
+    /// Whether the `b` tiles hold signed levels (`tdpbssd`) or unsigned ones (`tdpbsud`).
+    const SIGNED: bool;
     /// The unit's `BLOCKS` `b` tiles, block order.
     fn b_tiles(&self, dst: &mut [Tile]);
 }
 
 impl TileUnit for Q8_0x16 {
     const BLOCKS: usize = 1;
+    const SIGNED: bool = true;
     fn b_tiles(&self, dst: &mut [Tile]) {
-        dst[0].0.copy_from_slice(&self.qs);
+        for c in 0..8 {
+            // SAFETY: the AMX kernels, the only callers, are compiled with AVX-512 F/BW.
+            unsafe { flip_signs(&self.qs[64 * c..], &mut dst[0].0[64 * c..]) };
+        }
     }
 }
 
 impl TileUnit for Q4_0x16 {
     const BLOCKS: usize = 1;
+    const SIGNED: bool = true;
     /// Chunk `c`'s low nibbles are levels `4c..4c + 4` (tile row `c`), its high nibbles levels
-    /// `16 + 4c..` (row `4 + c`).
+    /// `16 + 4c..` (row `4 + c`), each minus 8.
     fn b_tiles(&self, dst: &mut [Tile]) {
         let (lo, hi) = dst[0].0.split_at_mut(256);
         for c in 0..4 {
-            // SAFETY: the AMX kernels, the only callers, are compiled with AVX-512 F/BW.
-            unsafe { split_nibbles(&self.qs[64 * c..], &mut lo[64 * c..], &mut hi[64 * c..]) };
+            // SAFETY: as for Q8_0.
+            unsafe { split_nibbles(&self.qs[64 * c..], &mut lo[64 * c..], &mut hi[64 * c..], 8) };
         }
     }
 }
 
 impl TileUnit for Q4Kx16 {
     const BLOCKS: usize = 8;
+    const SIGNED: bool = false;
     /// Chunk `8c + q`'s low nibbles are levels `4q..4q + 4` of sub-block `2c` (tile row `q`),
     /// its high nibbles the same of sub-block `2c + 1`.
     fn b_tiles(&self, dst: &mut [Tile]) {
@@ -156,9 +191,9 @@ impl TileUnit for Q4Kx16 {
             let (lo, hi) = dst[2 * c..].split_at_mut(1);
             let (lo, hi) = (&mut lo[0], &mut hi[0]);
             for q in 0..8 {
-                // SAFETY: as for Q4_0.
+                // SAFETY: as for Q8_0.
                 unsafe {
-                    split_nibbles(&self.qs[64 * (8 * c + q)..], &mut lo.0[64 * q..], &mut hi.0[64 * q..])
+                    split_nibbles(&self.qs[64 * (8 * c + q)..], &mut lo.0[64 * q..], &mut hi.0[64 * q..], 0)
                 };
             }
         }
@@ -206,7 +241,7 @@ fn run<U: TileUnit>(
     assert!(a.len() >= tiles * blocks && m <= tiles * ROWS, "amx: activation tiles missing");
     let mut b = vec![Tile([0; 512]); blocks];
     let mut acc_tiles = vec![[_mm512_setzero_ps(); ROWS]; tiles];
-    let mut sums = [Sums([0; 256]), Sums([0; 256])];
+    let mut sums: [Sums; IN_FLIGHT] = std::array::from_fn(|_| Sums([0; 256]));
     let step = K_STEP.next_multiple_of(U::BLOCKS);
     for (g, wg) in w.chunks_exact(units_per_row).enumerate() {
         for (u, dst) in wg.iter().zip(b.chunks_exact_mut(U::BLOCKS)) {
@@ -219,24 +254,33 @@ fn run<U: TileUnit>(
                 // compiler knows, so accumulators behind a reference would be stored and
                 // reloaded around each of them.
                 let mut acc = if j0 == 0 { [_mm512_setzero_ps(); ROWS] } else { *acc_tile };
-                for j in j0..=j1 {
+                // Block `j` starts while block `j − 3` is scaled into `acc` (in block order,
+                // as the twins sum).
+                let lag = IN_FLIGHT - 1;
+                for j in j0..j1 + lag {
                     if j < j1 {
-                        let at = &a[t * blocks + j];
+                        let (at, bt, set) = (&a[t * blocks + j], &b[j], j % IN_FLIGHT);
+                        if let Some(next) = a.get(t * blocks + j + IN_FLIGHT) {
+                            for line in 0..8 {
+                                _mm_prefetch::<_MM_HINT_T0>(next.0[64 * line..].as_ptr().cast());
+                            }
+                        }
                         // SAFETY: AMX-INT8 is usable and the configuration loaded (the
                         // callers run this inside `with_tiles`).
                         unsafe {
-                            if j % 2 == 0 {
-                                block_sums::<0>(at, &b[j], &mut sums[0])
-                            } else {
-                                block_sums::<1>(at, &b[j], &mut sums[1])
+                            match set {
+                                0 => block_sums::<0>(U::SIGNED, at, bt, &mut sums[0]),
+                                1 => block_sums::<1>(U::SIGNED, at, bt, &mut sums[1]),
+                                2 => block_sums::<2>(U::SIGNED, at, bt, &mut sums[2]),
+                                _ => block_sums::<3>(U::SIGNED, at, bt, &mut sums[3]),
                             }
                         }
                     }
-                    if j > j0 {
-                        let jb = j - 1;
+                    if j >= j0 + lag {
+                        let jb = j - lag;
                         let unit = &wg[jb / U::BLOCKS];
-                        scale(t, unit, jb, &mut acc, &sums[jb % 2]);
-                        if (jb + 1) % U::BLOCKS == 0 {
+                        scale(t, unit, jb, &mut acc, &sums[jb % IN_FLIGHT]);
+                        if (jb + 1).is_multiple_of(U::BLOCKS) {
                             finish(t, unit, jb / U::BLOCKS, &mut acc);
                         }
                     }
@@ -253,14 +297,6 @@ fn run<U: TileUnit>(
             }
         }
     }
-}
-
-/// 16 f16 values widened to f32.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
-fn f16x16(h: &[half::f16; ROWS]) -> __m512 {
-    // SAFETY: `h` is 32 bytes; the load is unaligned.
-    _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(h.as_ptr().cast()) })
 }
 
 /// Row `r` of `sums` (16 i32).
@@ -286,56 +322,35 @@ macro_rules! each_row {
     };
 }
 
-/// Activation rows of Q8_0 blocks for the Q4_0 / Q8_0 kernels: each (tile, block)'s 16 row
-/// scales and quant sums times the weights' level offset.
-struct LegacyRows {
-    d: Vec<[f32; ROWS]>,
-    offset_sums: Vec<[i32; ROWS]>,
-}
-
-impl LegacyRows {
-    fn new(xd: &[f32], xs: &[i32], kb: usize, m: usize, off: i32) -> Self {
-        let tiles = m.div_ceil(ROWS);
-        let mut d = vec![[0f32; ROWS]; tiles * kb];
-        let mut offset_sums = vec![[0i32; ROWS]; tiles * kb];
-        for i in 0..m {
-            for j in 0..kb {
-                let (at, from) = ((i / ROWS) * kb + j, i * kb + j);
-                d[at][i % ROWS] = xd[from];
-                offset_sums[at][i % ROWS] = off * xs[from];
-            }
-        }
-        LegacyRows { d, offset_sums }
-    }
-}
-
-/// Q4_0 / Q8_0 units (levels offset by `off`, scales `d`) × Q8_0 rows, inside [`with_tiles`].
-#[allow(clippy::too_many_arguments)]
+/// Q4_0 / Q8_0 units (signed `b` tiles, scales `d`) × Q8_0 rows, inside [`with_tiles`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
 fn gemm_legacy<U: TileUnit>(
     w: &[U],
     kb: usize,
     x: &[BlockQ8_0],
     xd: &[f32],
-    xs: &[i32],
     out: &mut [f32],
     ldo: usize,
-    off: i32,
     d: impl Fn(&U) -> &[half::f16; ROWS],
 ) {
     if kb == 0 || x.is_empty() {
         return;
     }
     let m = x.len() / kb;
-    assert!(xd.len() >= m * kb && xs.len() >= m * kb, "amx q8_0 rows: scales or sums missing");
+    assert!(xd.len() >= m * kb, "amx q8_0 rows: scales missing");
     let (a, tiles) = pack_a(&x[..m * kb], kb, |b| &b.qs);
-    let rows = LegacyRows::new(xd, xs, kb, m, off);
+    // Each (tile, block)'s 16 row scales.
+    let mut dx = vec![[0f32; ROWS]; tiles * kb];
+    for i in 0..m {
+        for j in 0..kb {
+            dx[(i / ROWS) * kb + j][i % ROWS] = xd[i * kb + j];
+        }
+    }
     let scale = |t: usize, u: &U, j: usize, acc: &mut [__m512; ROWS], sums: &Sums| {
-        let at = t * kb + j;
-        let (dx, os, dw) = (&rows.d[at], &rows.offset_sums[at], f16x16(d(u)));
+        let (d_x, dw) = (&dx[t * kb + j], f16x16(d(u)));
         each_row!(r => {
-            let s = _mm512_cvtepi32_ps(_mm512_sub_epi32(sums_row(sums, r), _mm512_set1_epi32(os[r])));
-            acc[r] = _mm512_fmadd_ps(s, _mm512_mul_ps(dw, _mm512_set1_ps(dx[r])), acc[r]);
+            let s = _mm512_cvtepi32_ps(sums_row(sums, r));
+            acc[r] = _mm512_fmadd_ps(s, _mm512_mul_ps(dw, _mm512_set1_ps(d_x[r])), acc[r]);
         });
     };
     run(w, kb, &a, tiles, m, out, ldo, scale, |_, _, _, _| {});
@@ -351,12 +366,12 @@ pub(crate) unsafe fn gemm_q8_0x16(
     kb: usize,
     x: &[BlockQ8_0],
     xd: &[f32],
-    xs: &[i32],
+    _xs: &[i32],
     out: &mut [f32],
     ldo: usize,
 ) {
     // SAFETY: AMX-INT8 is usable (the caller's contract).
-    unsafe { with_tiles(|| gemm_legacy(w, kb, x, xd, xs, out, ldo, 128, |u| &u.d)) };
+    unsafe { with_tiles(|| gemm_legacy(w, kb, x, xd, out, ldo, |u| &u.d)) };
 }
 
 /// Q4_0 units × Q8_0 rows (see [`super::gemm_q4_0x16`]).
@@ -369,12 +384,12 @@ pub(crate) unsafe fn gemm_q4_0x16(
     kb: usize,
     x: &[BlockQ8_0],
     xd: &[f32],
-    xs: &[i32],
+    _xs: &[i32],
     out: &mut [f32],
     ldo: usize,
 ) {
     // SAFETY: AMX-INT8 is usable (the caller's contract).
-    unsafe { with_tiles(|| gemm_legacy(w, kb, x, xd, xs, out, ldo, 8, |u| &u.d)) };
+    unsafe { with_tiles(|| gemm_legacy(w, kb, x, xd, out, ldo, |u| &u.d)) };
 }
 
 /// Q4_K units × Q8_K rows (see [`super::gemm_q4kx16`]): sub-block `s` of a super-block adds

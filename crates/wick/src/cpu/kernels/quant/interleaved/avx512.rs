@@ -29,7 +29,7 @@ fn load64(p: &[u8]) -> __m512i {
 /// 16 f16 values widened to f32.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,f16c")]
-fn f16x16(h: &[half::f16; ROWS]) -> __m512 {
+pub(super) fn f16x16(h: &[half::f16; ROWS]) -> __m512 {
     // SAFETY: `h` is 32 bytes; the load is unaligned.
     _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(h.as_ptr().cast()) })
 }
