@@ -22,8 +22,10 @@ pub(crate) enum Amx {
 /// Whether this CPU has AMX-TILE and the instructions of `kind`, and the operating system
 /// granted this process the tile state.
 pub(crate) fn usable(kind: Amx) -> bool {
+    // Detected once: kernels ask on every call, and `cpuid` leaves a virtual machine.
+    static LEAF7_EDX: OnceLock<u32> = OnceLock::new();
     static GRANTED: OnceLock<bool> = OnceLock::new();
-    let leaf = cpuid_leaf7_edx();
+    let leaf = *LEAF7_EDX.get_or_init(cpuid_leaf7_edx);
     const AMX_BF16: u32 = 1 << 22;
     const AMX_TILE: u32 = 1 << 24;
     const AMX_INT8: u32 = 1 << 25;

@@ -221,7 +221,7 @@ fn pack_a<Q>(x: &[Q], per_row: usize, quants: impl Fn(&Q) -> &[i8]) -> (Vec<Tile
 /// `b` tiles against every activation tile of `a` (`tiles` of them), with
 /// `scale(t, unit, j, acc, sums)` folding block `j`'s integer sums of tile `t` into its 16
 /// accumulators (block `j` of the row is block `j % U::BLOCKS` of unit `unit`), and
-/// `finish(t, unit, acc)` run after each unit's last block. Writes rows `< m` of each tile
+/// `finish(t, unit, n, acc)` run after the last block of each unit (the row's `n`th). Writes rows `< m` of each tile
 /// into `out` (rows of `ldo`).
 #[allow(clippy::too_many_arguments)]
 #[inline]
