@@ -274,8 +274,8 @@ fn gemm_bf16_batched(
 const NT_MIN_K: usize = 256;
 /// Up to this many rows (decoding a few tokens) [`matmul_nt`] takes any `k`.
 const NT_ALWAYS_ROWS: usize = 4;
-/// Up to this many rows [`matmul_nt`] takes f32 and f16 weights on AVX2 (a short sentence,
-/// a prompt); more go to `gemm`.
+/// Up to this many rows [`matmul_nt`] takes f32 and f16 weights (a short sentence, a
+/// prompt); more go to `gemm`.
 const NT_FEW_ROWS: usize = 128;
 
 /// `lhs @ rhs` through the dot-product kernel (`kernels::gemm_nt`) when the rows of `lhs` and
@@ -297,15 +297,18 @@ fn matmul_nt(
     // Each output ends in one horizontal sum, which a short k cannot amortize: attention
     // scores over 32–64-wide heads go to `gemm` unless there are only a few query rows
     // (MiniLM 32×128 forward: 1.07 s with this kernel for its q·kᵀ, 0.85 s without).
-    // With 8 lanes (AVX2) the `gemm` crate's packed kernel wins past [`NT_FEW_ROWS`] rows
-    // (Zen 3, 2 threads, 4096×384×1536: 42 ms through `gemm`, 77 ms here), where the packing
-    // has enough rows to pay for itself; below, packing `b` costs more than the product
-    // (16×384×1536: 206–225 µs here, 282–312 µs through `gemm`; 128×2048×5632 alike) — and
-    // bf16 weights stay here at any row count, since `gemm` would need them widened to an
-    // f32 copy on every call (62–68 ms that way, 55–59 ms here on 128×2048×5632).
-    let wide_lanes = super::kernels::Isa::selected() == super::kernels::Isa::Avx512;
+    // Past [`NT_FEW_ROWS`] rows the `gemm` crate's packed kernel wins, where the packing has
+    // enough rows to pay for itself (2 threads, 4096×384×1536: Zen 3 42 ms through `gemm`,
+    // 77 ms here; Sapphire Rapids 22 against 69–81 ms); below, packing `b` costs more than
+    // the product (Zen 3, 16×384×1536: 206–225 µs here, 282–312 µs through `gemm`; Sapphire
+    // Rapids 192–210 against 330–350 µs). bf16 weights stay here at any row count, since
+    // `gemm` would need them widened to an f32 copy on every call (62–68 ms that way, 55–59 ms
+    // here on 128×2048×5632), unless the AMX tile unit takes the product.
     let bf16_rows = matches!(rhs, CpuStorage::BF16(_));
-    let long_enough = m <= NT_ALWAYS_ROWS || (k >= NT_MIN_K && (wide_lanes || bf16_rows || m <= NT_FEW_ROWS));
+    if bf16_rows && super::kernels::gemm_bf16::tile_unit_takes(m) {
+        return Ok(None);
+    }
+    let long_enough = m <= NT_ALWAYS_ROWS || (k >= NT_MIN_K && (bf16_rows || m <= NT_FEW_ROWS));
     if m == 0 || n == 0 || k < 2 || !long_enough || lcs != 1 || rrs != 1 || (n > 1 && rcs < k) {
         return Ok(None);
     }

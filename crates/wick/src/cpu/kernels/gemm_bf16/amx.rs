@@ -64,10 +64,28 @@ pub(super) fn gemm(a: Mat, b: Mat, m: usize, n: usize, k: usize, c: &mut [f32], 
     let k_pad = k.next_multiple_of(TK).max(TK);
     let (kp, kp_pad) = (k.div_ceil(2), k_pad / 2);
     let (m_pad, np) = (m.next_multiple_of(ROWS), n.div_ceil(NR));
+    let blocks = m_pad / ROWS;
+    let parallel = parallel && crate::device::num_threads() > 1;
+    // Tasks of up to `tr` row blocks × `tp` panels, narrowed (panels first) until there are
+    // enough of them to keep every thread busy.
+    let threads = if parallel { crate::device::num_threads() } else { 1 };
+    let (mut tr, mut tp) = (TASK_ROW_BLOCKS, TASK_PANELS);
+    while blocks.div_ceil(tr) * np.div_ceil(tp) < 2 * threads && (tp > 1 || tr > 1) {
+        if tp > 1 {
+            tp /= 2;
+        } else {
+            tr /= 2;
+        }
+    }
+    // With one task's worth of row blocks, every panel of `b` is used by one task only, so
+    // each task packs its panels itself into a buffer that stays in L2 (`x @ W.t()` with
+    // 128 rows: packing all of a 2048×5632 `b` first wrote and re-read 23 MB); with more,
+    // `b` is packed once up front and shared.
+    let pack_in_tasks = blocks <= tr;
     // Zeroed: the padding rows and the `k` tail of both operands must be zeros (0 × NaN
     // garbage would reach real sums).
     let mut apack = vec![0u16; m_pad * k_pad];
-    let mut bpack = vec![[0u16; 2 * NR]; np * kp_pad];
+    let mut bpack = vec![[0u16; 2 * NR]; if pack_in_tasks { 0 } else { np * kp_pad }];
     let pack_row = |(i, dst): (usize, &mut [u16])| {
         if i >= m {
             return;
@@ -82,7 +100,6 @@ pub(super) fn gemm(a: Mat, b: Mat, m: usize, n: usize, k: usize, c: &mut [f32], 
     };
     let pack_panel =
         |(jp, dst): (usize, &mut [BPair])| pack_b(b, jp * NR, NR.min(n - jp * NR), 0, k, &mut dst[..kp]);
-    let parallel = parallel && crate::device::num_threads() > 1;
     if parallel {
         crate::device::install(|| {
             apack.par_chunks_mut(k_pad).enumerate().for_each(pack_row);
@@ -92,27 +109,33 @@ pub(super) fn gemm(a: Mat, b: Mat, m: usize, n: usize, k: usize, c: &mut [f32], 
         apack.chunks_mut(k_pad).enumerate().for_each(pack_row);
         bpack.chunks_mut(kp_pad).enumerate().for_each(pack_panel);
     }
-    let blocks = m_pad / ROWS;
-    let tasks: Vec<(usize, usize)> = (0..blocks)
-        .step_by(TASK_ROW_BLOCKS)
-        .flat_map(|r| (0..np).step_by(TASK_PANELS).map(move |q| (r, q)))
-        .collect();
+    let tasks: Vec<(usize, usize)> =
+        (0..blocks).step_by(tr).flat_map(|r| (0..np).step_by(tp).map(move |q| (r, q))).collect();
     let out = Out { ptr: c.as_mut_ptr(), ld: n };
     let (ap, bp) = (&apack, &bpack);
     let run_task = |&(r0, q0): &(usize, usize)| {
+        // Zeroed once: `pack_panel` rewrites the first `kp` pairs of each panel, and the pairs
+        // up to `kp_pad` must stay zero.
+        let mut own = vec![[0u16; 2 * NR]; if pack_in_tasks { kp_pad } else { 0 }];
         // SAFETY: the CPU has AMX-BF16 and this process holds the tile state (`usable`,
         // asserted above).
         unsafe { tile_config().load() };
-        for rb in r0..(r0 + TASK_ROW_BLOCKS).min(blocks) {
-            let i0 = rb * ROWS;
-            let rows = ROWS.min(m - i0);
-            let a_block = &ap[i0 * k_pad..][..ROWS * k_pad];
-            for jp in q0..(q0 + TASK_PANELS).min(np) {
-                let (j, cols) = (jp * NR, NR.min(n - jp * NR));
+        for jp in q0..(q0 + tp).min(np) {
+            let (j, cols) = (jp * NR, NR.min(n - jp * NR));
+            let panel = if pack_in_tasks {
+                pack_panel((jp, &mut own));
+                &own[..]
+            } else {
+                &bp[jp * kp_pad..][..kp_pad]
+            };
+            for rb in r0..(r0 + tr).min(blocks) {
+                let i0 = rb * ROWS;
+                let rows = ROWS.min(m - i0);
+                let a_block = &ap[i0 * k_pad..][..ROWS * k_pad];
                 let mut block = [0f32; ROWS * NR];
                 // SAFETY: AMX is usable (asserted above) and this thread loaded the
                 // configuration.
-                unsafe { two_by_two_tiles(a_block, k_pad, &bp[jp * kp_pad..][..kp_pad], &mut block) };
+                unsafe { two_by_two_tiles(a_block, k_pad, panel, &mut block) };
                 for r in 0..rows {
                     // SAFETY: row `i0 + r < m` and columns `j..j + cols ≤ n` of `c`, which is
                     // long enough (asserted above); tasks cover disjoint (row block, panel)
@@ -214,8 +237,8 @@ mod tests {
             return;
         }
         // Partial row blocks and panels, odd k, k shorter than one step and across many,
-        // both operands transposed, padded strides, and products large enough for parallel
-        // tasks.
+        // both operands transposed, padded strides, products large enough for parallel
+        // tasks, and more row blocks than one task holds (`b` packed up front).
         let shapes = [
             (1, 1, 1),
             (3, 5, 7),
@@ -226,6 +249,7 @@ mod tests {
             (13, 33, 2),
             (100, 300, 64),
             (130, 97, 600),
+            (300, 70, 45),
         ];
         let bits = |v: &[f32]| v.iter().map(|&x| bf16::from_f32(x).to_bits()).collect::<Vec<_>>();
         check_product_layouts(

@@ -58,6 +58,21 @@ pub(crate) fn available() -> bool {
     super::gemm_nt::bf16_pairs_available()
 }
 
+/// Whether a product of `m` rows goes to the AMX tile unit here (which then beats the
+/// dot-product kernel of `gemm_nt` on `x @ W.t()` too: 128×2048×5632 in 17–19 ms against
+/// 33 ms on Sapphire Rapids, 2 threads).
+pub(crate) fn tile_unit_takes(m: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        m >= amx::MIN_ROWS && amx::usable()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = m;
+        false
+    }
+}
+
 /// Packs rows `i0..i0 + rows` (`rows ≤ MR`, the rest zero) and `k` elements `k0..k0 + kc`
 /// of `a` into `dst` (`kc.div_ceil(2)` pairs; an odd tail pairs with zero).
 fn pack_a(a: Mat, i0: usize, rows: usize, k0: usize, kc: usize, dst: &mut [APair]) {
@@ -110,6 +125,12 @@ fn pack_b(b: Mat, j0: usize, cols: usize, k0: usize, kc: usize, dst: &mut [BPair
     if b.cs == 1 && available() {
         // SAFETY: `available` checked AVX-512 F/BW and BF16, the features the packer needs.
         unsafe { x86_64::avx512bf16::pack_b_rows(b.data, b.rs, j0, cols, k0, kc, dst) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if b.rs == 1 && available() {
+        // SAFETY: as above.
+        unsafe { x86_64::avx512bf16::pack_b_cols(b.data, b.cs, j0, cols, k0, kc, dst) };
         return;
     }
     pack_b_strided(b, j0, cols, k0, kc, dst)
@@ -369,6 +390,19 @@ mod tests {
                 pack_b(b, j0, cols, k0, kc, &mut got);
                 pack_b_strided(b, j0, cols, k0, kc, &mut want);
                 assert_eq!(got, want, "cols {j0}+{cols}, k {k0}+{kc}");
+            }
+        }
+        // Transposed (`W.t()`): 40 columns of 70 elements, each a row of `W` at stride 75.
+        let (n, k, ldw) = (40usize, 70usize, 75usize);
+        let w = bits(&normals(&mut rng, n * ldw, 1.0));
+        let bt = Mat { data: &w, rs: 1, cs: ldw };
+        for (j0, cols) in [(0, NR), (8, NR), (0, 9), (3, 6), (39, 1), (20, 20)] {
+            for (k0, kc) in [(0usize, k), (1, k - 1), (3, 5), (68, 2), (69, 1), (0, 64)] {
+                let kp = kc.div_ceil(2);
+                let (mut got, mut want) = (vec![[7u16; 2 * NR]; kp], vec![[9u16; 2 * NR]; kp]);
+                pack_b(bt, j0, cols, k0, kc, &mut got);
+                pack_b_strided(bt, j0, cols, k0, kc, &mut want);
+                assert_eq!(got, want, "transposed: cols {j0}+{cols}, k {k0}+{kc}");
             }
         }
     }

@@ -102,6 +102,85 @@ pub(crate) mod avx512bf16 {
         }
     }
 
+    /// [`super::super::pack_b_strided`] for `b` with unit row stride (a transposed row-major
+    /// matrix, as `W.t()` in `x @ W.t()`; column `j` at `b[j·ldb..]`): a k-pair of one column
+    /// is one 32-bit word, so each half of a [`BPair`] is one 16-lane gather of the columns'
+    /// words at the same `t`. An odd last element pairs with zero.
+    ///
+    /// # Safety
+    /// The CPU must have the features this function is compiled with.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")]
+    pub(crate) unsafe fn pack_b_cols(
+        b: &[u16],
+        ldb: usize,
+        j0: usize,
+        cols: usize,
+        k0: usize,
+        kc: usize,
+        dst: &mut [BPair],
+    ) {
+        assert!(cols <= NR && cols > 0 && kc > 0, "pack_b_cols: {cols} columns, {kc} rows");
+        assert!(dst.len() >= kc.div_ceil(2), "pack_b_cols: {} pairs for {kc} rows", dst.len());
+        let last = (j0 + cols - 1).checked_mul(ldb).and_then(|o| o.checked_add(k0 + kc));
+        assert!(last.is_some_and(|l| l <= b.len()), "pack_b_cols: columns beyond b");
+        // Gather indices count u16 elements (scale 2) from the first column's start, so the
+        // widest offset, `(cols - 1) · ldb`, must fit an i32.
+        let Ok(ld) = i32::try_from(ldb) else {
+            return super::super::pack_b_strided(
+                super::super::Mat { data: b, rs: 1, cs: ldb },
+                j0,
+                cols,
+                k0,
+                kc,
+                dst,
+            );
+        };
+        if (cols as i64 - 1) * ldb as i64 > i32::MAX as i64 {
+            return super::super::pack_b_strided(
+                super::super::Mat { data: b, rs: 1, cs: ldb },
+                j0,
+                cols,
+                k0,
+                kc,
+                dst,
+            );
+        }
+        let offsets: [i32; NR] = std::array::from_fn(|c| c as i32 * ld);
+        // SAFETY: both halves of `offsets` are 16 i32 (64 bytes).
+        let idx = unsafe {
+            [_mm512_loadu_si512(offsets.as_ptr().cast()), _mm512_loadu_si512(offsets[16..].as_ptr().cast())]
+        };
+        let lanes =
+            |from: usize| -> __mmask16 { ((1u32 << cols.saturating_sub(from).min(16)) - 1) as __mmask16 };
+        let masks = [lanes(0), lanes(16)];
+        let base = b[j0 * ldb + k0..].as_ptr();
+        let whole = kc / 2;
+        for (p, d) in dst[..whole].iter_mut().enumerate() {
+            let q = d.as_mut_ptr().cast::<__m512i>();
+            for h in 0..2 {
+                // SAFETY: enabled lane `c < cols` reads the two u16 at `(j0 + c)·ldb + k0 + 2p`
+                // of `b`, inside it (asserted above: `2p + 1 < kc`); disabled lanes are not
+                // read and stay zero. `d` is 128 bytes, written as two unaligned vectors.
+                unsafe {
+                    let v = _mm512_mask_i32gather_epi32::<2>(
+                        _mm512_setzero_si512(),
+                        masks[h],
+                        idx[h],
+                        base.add(2 * p).cast(),
+                    );
+                    _mm512_storeu_si512(q.add(h), v);
+                }
+            }
+        }
+        if kc % 2 == 1 {
+            let d = &mut dst[whole];
+            *d = [0; 2 * NR];
+            for c in 0..cols {
+                d[2 * c] = b[(j0 + c) * ldb + k0 + kc - 1];
+            }
+        }
+    }
+
     /// `part[i·n + j] += Σ_t a[i·lda + t] · b[t·ldb + j]` for `i < R`, `j < n`, `t < kt`:
     /// rows of `b` (row-major) widened to f32 in registers and multiply-added into the
     /// partial output rows `part`, two rows of `b` per pass over `part`. Reads `b` strictly
