@@ -69,14 +69,7 @@ pub(super) fn gemm(a: Mat, b: Mat, m: usize, n: usize, k: usize, c: &mut [f32], 
     // Tasks of up to `tr` row blocks × `tp` panels, narrowed (panels first) until there are
     // enough of them to keep every thread busy.
     let threads = if parallel { crate::device::num_threads() } else { 1 };
-    let (mut tr, mut tp) = (TASK_ROW_BLOCKS, TASK_PANELS);
-    while blocks.div_ceil(tr) * np.div_ceil(tp) < 2 * threads && (tp > 1 || tr > 1) {
-        if tp > 1 {
-            tp /= 2;
-        } else {
-            tr /= 2;
-        }
-    }
+    let (tr, tp) = super::task_shape(blocks, np, (TASK_ROW_BLOCKS, TASK_PANELS), 2 * threads);
     // With one task's worth of row blocks, every panel of `b` is used by one task only, so
     // each task packs its panels itself into a buffer that stays in L2 (`x @ W.t()` with
     // 128 rows: packing all of a 2048×5632 `b` first wrote and re-read 23 MB); with more,

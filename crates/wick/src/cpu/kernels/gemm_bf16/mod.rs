@@ -73,6 +73,20 @@ pub(crate) fn tile_unit_takes(m: usize) -> bool {
     }
 }
 
+/// The task rectangle for `rows × cols` units of work: `most` (rows, columns) halved, columns
+/// first, until there are at least `tasks` rectangles or it is one unit.
+fn task_shape(rows: usize, cols: usize, most: (usize, usize), tasks: usize) -> (usize, usize) {
+    let (mut tr, mut tc) = most;
+    while rows.div_ceil(tr) * cols.div_ceil(tc) < tasks && (tr > 1 || tc > 1) {
+        if tc > 1 {
+            tc /= 2;
+        } else {
+            tr /= 2;
+        }
+    }
+    (tr, tc)
+}
+
 /// Packs rows `i0..i0 + rows` (`rows ≤ MR`, the rest zero) and `k` elements `k0..k0 + kc`
 /// of `a` into `dst` (`kc.div_ceil(2)` pairs; an odd tail pairs with zero).
 fn pack_a(a: Mat, i0: usize, rows: usize, k0: usize, kc: usize, dst: &mut [APair]) {
@@ -169,14 +183,7 @@ pub(crate) fn gemm_bf16(a: Mat, b: Mat, m: usize, n: usize, k: usize, c: &mut [f
     // Tasks: rectangles of row panels × column panels, narrowed until there are enough of
     // them to keep every thread busy.
     let threads = if parallel { crate::device::num_threads() } else { 1 };
-    let (mut tr, mut tc) = (TASK_ROW_PANELS, TASK_COL_PANELS);
-    while mp.div_ceil(tr) * np.div_ceil(tc) < 4 * threads && (tr > 1 || tc > 1) {
-        if tc > 1 {
-            tc /= 2;
-        } else {
-            tr /= 2;
-        }
-    }
+    let (tr, tc) = task_shape(mp, np, (TASK_ROW_PANELS, TASK_COL_PANELS), 4 * threads);
     let tasks: Vec<(usize, usize)> =
         (0..mp.div_ceil(tr)).flat_map(|r| (0..np.div_ceil(tc)).map(move |q| (r * tr, q * tc))).collect();
     let out = Out { ptr: c.as_mut_ptr(), ld: n };
@@ -371,6 +378,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn task_shape_narrows_columns_first_until_enough_tasks() {
+        assert_eq!(task_shape(100, 100, (8, 16), 8), (8, 16));
+        assert_eq!(task_shape(8, 8, (8, 8), 4), (8, 2));
+        assert_eq!(task_shape(2, 1, (8, 8), 4), (1, 1));
+        assert_eq!(task_shape(4, 1, (8, 8), 2), (2, 1));
     }
 
     #[test]
