@@ -142,7 +142,7 @@ fn pack_b(b: Mat, j0: usize, cols: usize, k0: usize, kc: usize, dst: &mut [BPair
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if b.rs == 1 && available() {
+    if b.rs == 1 && available() && x86_64::avx512bf16::gather_reaches(b.cs) {
         // SAFETY: as above.
         unsafe { x86_64::avx512bf16::pack_b_cols(b.data, b.cs, j0, cols, k0, kc, dst) };
         return;

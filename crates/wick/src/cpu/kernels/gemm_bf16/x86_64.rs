@@ -102,6 +102,13 @@ pub(crate) mod avx512bf16 {
         }
     }
 
+    /// Whether [`pack_b_cols`] can take a column stride of `ldb`: its gather indices count
+    /// u16 elements (scale 2) from the first column's start, so the widest offset,
+    /// `(NR - 1) · ldb`, must fit an i32.
+    pub(crate) fn gather_reaches(ldb: usize) -> bool {
+        (NR - 1).checked_mul(ldb).is_some_and(|o| o <= i32::MAX as usize)
+    }
+
     /// [`super::super::pack_b_strided`] for `b` with unit row stride (a transposed row-major
     /// matrix, as `W.t()` in `x @ W.t()`; column `j` at `b[j·ldb..]`): a k-pair of one column
     /// is one 32-bit word, so each half of a [`BPair`] is one 16-lane gather of the columns'
@@ -109,6 +116,9 @@ pub(crate) mod avx512bf16 {
     ///
     /// # Safety
     /// The CPU must have the features this function is compiled with.
+    ///
+    /// # Panics
+    /// If `ldb` fails [`gather_reaches`], or the columns reach past `b`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")]
     pub(crate) unsafe fn pack_b_cols(
         b: &[u16],
@@ -123,28 +133,8 @@ pub(crate) mod avx512bf16 {
         assert!(dst.len() >= kc.div_ceil(2), "pack_b_cols: {} pairs for {kc} rows", dst.len());
         let last = (j0 + cols - 1).checked_mul(ldb).and_then(|o| o.checked_add(k0 + kc));
         assert!(last.is_some_and(|l| l <= b.len()), "pack_b_cols: columns beyond b");
-        // Gather indices count u16 elements (scale 2) from the first column's start, so the
-        // widest offset, `(cols - 1) · ldb`, must fit an i32.
-        let Ok(ld) = i32::try_from(ldb) else {
-            return super::super::pack_b_strided(
-                super::super::Mat { data: b, rs: 1, cs: ldb },
-                j0,
-                cols,
-                k0,
-                kc,
-                dst,
-            );
-        };
-        if (cols as i64 - 1) * ldb as i64 > i32::MAX as i64 {
-            return super::super::pack_b_strided(
-                super::super::Mat { data: b, rs: 1, cs: ldb },
-                j0,
-                cols,
-                k0,
-                kc,
-                dst,
-            );
-        }
+        assert!(gather_reaches(ldb), "pack_b_cols: column stride {ldb} too wide for gathers");
+        let ld = ldb as i32;
         let offsets: [i32; NR] = std::array::from_fn(|c| c as i32 * ld);
         // SAFETY: both halves of `offsets` are 16 i32 (64 bytes).
         let idx = unsafe {
