@@ -1,5 +1,7 @@
 //! Batched matrix products: our packed f32 kernel on AVX2, the dot-product kernel for
-//! `x @ W.t()` with few rows, the AVX-512 BF16 kernel, and the `gemm` crate for the rest.
+//! `x @ W.t()` with few rows, the row-streaming kernel for f32 products of a few rows by a
+//! row-major right operand, the AVX-512 BF16 and AMX kernels, and the `gemm` crate for the
+//! rest.
 
 use super::CpuStorage;
 use crate::{Error, Layout, Result};
@@ -234,6 +236,22 @@ fn gemm_f32_batched(lhs: &[f32], ll: &Layout, rhs: &[f32], rl: &Layout, d: Matmu
     Ok(unsafe { fill_batches(lo.len(), m * n, m * n * k.max(1), run) })
 }
 
+/// f32 products of a few rows by a row-major right operand (`kernels::vecmat`), which
+/// streams each row of the right operand once.
+fn vecmat_batched(lhs: &[f32], ll: &Layout, rhs: &[f32], rl: &Layout, d: MatmulDims) -> Result<Vec<f32>> {
+    use super::kernels::{mat::Mat, vecmat};
+    use std::mem::MaybeUninit;
+    let MatmulDims { m, n, k } = d;
+    let Operands { lo, ro, ls: (lrs, lcs), rs: (rrs, rcs), .. } = operands(ll, lhs.len(), rl, rhs.len(), d)?;
+    let run = |bi: usize, dst: &mut [MaybeUninit<f32>], parallel: bool| {
+        let a = Mat { data: &lhs[lo[bi]..], rs: lrs, cs: lcs };
+        let b = Mat { data: &rhs[ro[bi]..], rs: rrs, cs: rcs };
+        vecmat::vecmat(a, b, m, n, k, dst, parallel);
+    };
+    // SAFETY: `vecmat` writes every element of its `m × n` output.
+    Ok(unsafe { fill_batches(lo.len(), m * n, m * n * k.max(1), run) })
+}
+
 /// bf16 products on the AVX-512 BF16 kernel (`kernels::gemm_bf16`), straight from the
 /// operands' strides (no widened copies), rounded once to bf16 at the end.
 fn gemm_bf16_batched(
@@ -365,7 +383,11 @@ pub(crate) fn matmul(
     if let Some(out) = matmul_nt(lhs, ll, rhs, rl, d)? {
         return Ok(out);
     }
+    let rcs = rl.stride()[rl.dims().len() - 1];
     Ok(match (lhs, rhs) {
+        (CpuStorage::F32(a), CpuStorage::F32(b)) if super::kernels::vecmat::suits(d.m, rcs) => {
+            CpuStorage::F32(vecmat_batched(a, ll, b, rl, d)?.into())
+        }
         (CpuStorage::F32(a), CpuStorage::F32(b)) if super::kernels::gemm_f32::suits(d.m) => {
             CpuStorage::F32(gemm_f32_batched(a, ll, b, rl, d)?.into())
         }

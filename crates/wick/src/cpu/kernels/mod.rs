@@ -30,6 +30,7 @@ pub(crate) mod team;
 #[cfg(test)]
 pub(crate) mod testing;
 pub(crate) mod transpose;
+pub(crate) mod vecmat;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86;
 
