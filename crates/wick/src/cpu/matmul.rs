@@ -3,6 +3,7 @@
 //! row-major right operand, the AVX-512 BF16 and AMX kernels, and the `gemm` crate for the
 //! rest.
 
+use super::kernels::{gemm_f32, mat::Mat, vecmat};
 use super::CpuStorage;
 use crate::{Error, Layout, Result};
 use gemm::Parallelism;
@@ -47,7 +48,7 @@ impl GemmElement for f32 {
     const ONE: Self = 1.0;
 
     fn own_kernel(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], parallel: bool) -> bool {
-        use super::kernels::{as_uninit, gemm_f32, mat::Mat};
+        use super::kernels::as_uninit;
         if !gemm_f32::suits(m) {
             return false;
         }
@@ -220,35 +221,29 @@ fn operands(ll: &Layout, lhs_len: usize, rl: &Layout, rhs_len: usize, d: MatmulD
     Ok(Operands { lo, ro, ls, rs, out_len })
 }
 
-/// f32 products on the packed AVX2 kernel (`kernels::gemm_f32`), straight from the operands'
-/// strides, written once into fresh memory.
-fn gemm_f32_batched(lhs: &[f32], ll: &Layout, rhs: &[f32], rl: &Layout, d: MatmulDims) -> Result<Vec<f32>> {
-    use super::kernels::{gemm_f32, mat::Mat};
-    use std::mem::MaybeUninit;
-    let MatmulDims { m, n, k } = d;
-    let Operands { lo, ro, ls: (lrs, lcs), rs: (rrs, rcs), .. } = operands(ll, lhs.len(), rl, rhs.len(), d)?;
-    let run = |bi: usize, dst: &mut [MaybeUninit<f32>], parallel: bool| {
-        let a = Mat { data: &lhs[lo[bi]..], rs: lrs, cs: lcs };
-        let b = Mat { data: &rhs[ro[bi]..], rs: rrs, cs: rcs };
-        gemm_f32::gemm_f32(a, b, m, n, k, dst, parallel);
-    };
-    // SAFETY: `gemm_f32` writes every element of its `m × n` output.
-    Ok(unsafe { fill_batches(lo.len(), m * n, m * n * k.max(1), run) })
-}
+/// An f32 product kernel of ours: `c = a · b` for strided `a: m × k`, `b: k × n` into a
+/// row-major `c` it writes in full, split over the threads when told `parallel`.
+type F32Product = fn(Mat<f32>, Mat<f32>, usize, usize, usize, &mut [std::mem::MaybeUninit<f32>], bool);
 
-/// f32 products of a few rows by a row-major right operand (`kernels::vecmat`), which
-/// streams each row of the right operand once.
-fn vecmat_batched(lhs: &[f32], ll: &Layout, rhs: &[f32], rl: &Layout, d: MatmulDims) -> Result<Vec<f32>> {
-    use super::kernels::{mat::Mat, vecmat};
+/// f32 products on one of our kernels (the packed `kernels::gemm_f32`, the row-streaming
+/// `kernels::vecmat`), straight from the operands' strides, written once into fresh memory.
+fn f32_batched(
+    lhs: &[f32],
+    ll: &Layout,
+    rhs: &[f32],
+    rl: &Layout,
+    d: MatmulDims,
+    product: F32Product,
+) -> Result<Vec<f32>> {
     use std::mem::MaybeUninit;
     let MatmulDims { m, n, k } = d;
     let Operands { lo, ro, ls: (lrs, lcs), rs: (rrs, rcs), .. } = operands(ll, lhs.len(), rl, rhs.len(), d)?;
     let run = |bi: usize, dst: &mut [MaybeUninit<f32>], parallel: bool| {
         let a = Mat { data: &lhs[lo[bi]..], rs: lrs, cs: lcs };
         let b = Mat { data: &rhs[ro[bi]..], rs: rrs, cs: rcs };
-        vecmat::vecmat(a, b, m, n, k, dst, parallel);
+        product(a, b, m, n, k, dst, parallel);
     };
-    // SAFETY: `vecmat` writes every element of its `m × n` output.
+    // SAFETY: an `F32Product` writes every element of its `m × n` output.
     Ok(unsafe { fill_batches(lo.len(), m * n, m * n * k.max(1), run) })
 }
 
@@ -385,11 +380,11 @@ pub(crate) fn matmul(
     }
     let rcs = rl.stride()[rl.dims().len() - 1];
     Ok(match (lhs, rhs) {
-        (CpuStorage::F32(a), CpuStorage::F32(b)) if super::kernels::vecmat::suits(d.m, rcs) => {
-            CpuStorage::F32(vecmat_batched(a, ll, b, rl, d)?.into())
+        (CpuStorage::F32(a), CpuStorage::F32(b)) if vecmat::suits(d.m, rcs) => {
+            CpuStorage::F32(f32_batched(a, ll, b, rl, d, vecmat::vecmat)?.into())
         }
-        (CpuStorage::F32(a), CpuStorage::F32(b)) if super::kernels::gemm_f32::suits(d.m) => {
-            CpuStorage::F32(gemm_f32_batched(a, ll, b, rl, d)?.into())
+        (CpuStorage::F32(a), CpuStorage::F32(b)) if gemm_f32::suits(d.m) => {
+            CpuStorage::F32(f32_batched(a, ll, b, rl, d, gemm_f32::gemm_f32)?.into())
         }
         (CpuStorage::F32(a), CpuStorage::F32(b)) => CpuStorage::F32(gemm_batched(a, ll, b, rl, d)?.into()),
         (CpuStorage::F64(a), CpuStorage::F64(b)) => CpuStorage::F64(gemm_batched(a, ll, b, rl, d)?.into()),
@@ -409,8 +404,8 @@ pub(crate) fn matmul(
             let b32 = unsafe { map_slices_uninit(b, rl, convert::bf16_to_f32_uninit) };
             let (lc, rc) = (Layout::contiguous(ll.shape()), Layout::contiguous(rl.shape()));
             // Broadcast batch dims were materialised by the gather; that is fine for bf16.
-            let out = if super::kernels::gemm_f32::suits(d.m) {
-                gemm_f32_batched(&a32, &lc, &b32, &rc, d)?
+            let out = if gemm_f32::suits(d.m) {
+                f32_batched(&a32, &lc, &b32, &rc, d, gemm_f32::gemm_f32)?
             } else {
                 gemm_batched(&a32, &lc, &b32, &rc, d)?
             };

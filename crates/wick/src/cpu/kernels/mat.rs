@@ -26,6 +26,19 @@ impl<T: Copy> Mat<'_, T> {
     }
 }
 
+/// Whether `a` holds an `m × k` matrix, `b` a `k × n` one, and `c_len` elements an `m × n`
+/// output: the check every product kernel makes before it reads.
+pub(crate) fn product_fits<T: Copy>(
+    a: Mat<T>,
+    b: Mat<T>,
+    m: usize,
+    n: usize,
+    k: usize,
+    c_len: usize,
+) -> bool {
+    a.covers(m, k) && b.covers(k, n) && m.checked_mul(n).is_some_and(|mn| c_len >= mn)
+}
+
 /// The output matrix shared by parallel tasks, each of which writes a disjoint tile of it.
 #[derive(Clone, Copy)]
 pub(crate) struct Out {

@@ -55,7 +55,7 @@ fn tile_config() -> TileConfig {
 pub(super) fn gemm(a: Mat, b: Mat, m: usize, n: usize, k: usize, c: &mut [f32], parallel: bool) {
     assert!(usable(), "gemm_bf16: AMX is not usable here");
     assert!(
-        a.covers(m, k) && b.covers(k, n) && m.checked_mul(n).is_some_and(|mn| c.len() >= mn),
+        super::super::mat::product_fits(a, b, m, n, k, c.len()),
         "gemm_bf16: operands shorter than their shapes"
     );
     if m == 0 || n == 0 {

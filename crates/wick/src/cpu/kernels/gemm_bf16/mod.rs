@@ -158,7 +158,7 @@ fn pack_b(b: Mat, j0: usize, cols: usize, k0: usize, kc: usize, dst: &mut [BPair
 pub(crate) fn gemm_bf16(a: Mat, b: Mat, m: usize, n: usize, k: usize, c: &mut [f32], parallel: bool) {
     assert!(available(), "gemm_bf16: the CPU lacks AVX-512 BF16");
     assert!(
-        a.covers(m, k) && b.covers(k, n) && c.len() >= m * n,
+        super::mat::product_fits(a, b, m, n, k, c.len()),
         "gemm_bf16: operands shorter than their shapes"
     );
     if m == 0 || n == 0 {

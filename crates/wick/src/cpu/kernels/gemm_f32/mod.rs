@@ -249,10 +249,7 @@ fn gemm_f32_on(
     c: &mut [MaybeUninit<f32>],
     parallel: bool,
 ) {
-    assert!(
-        a.covers(m, k) && b.covers(k, n) && m.checked_mul(n).is_some_and(|mn| c.len() >= mn),
-        "gemm_f32: operands shorter than their shapes"
-    );
+    assert!(super::mat::product_fits(a, b, m, n, k, c.len()), "gemm_f32: operands shorter than their shapes");
     if m == 0 || n == 0 {
         return;
     }

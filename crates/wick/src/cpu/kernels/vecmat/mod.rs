@@ -60,7 +60,7 @@ pub(crate) fn vecmat(
     parallel: bool,
 ) {
     assert!(
-        b.cs == 1 && a.covers(m, k) && b.covers(k, n) && m.checked_mul(n).is_some_and(|mn| c.len() >= mn),
+        b.cs == 1 && super::mat::product_fits(a, b, m, n, k, c.len()),
         "vecmat: operands shorter than their shapes, or b's rows not contiguous"
     );
     let c = &mut c[..m * n];
