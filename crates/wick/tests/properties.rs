@@ -267,6 +267,10 @@ fn matmul_with_transposed_weights_matches_f64_loop_in_every_float_dtype() {
             (1, 7, 300, 9),
             (2, 20, 1030, 65),
             (1, 1, 2048, 130),
+            // Smaller bf16 products after a larger one: their f32 sums land in a per-thread
+            // scratch buffer still holding the earlier product's, which must all be overwritten.
+            (3, 17, 40, 9),
+            (1, 16, 64, 20),
         ] {
             let x = Tensor::randn(0f32, 1., (b, m, k), &dev).unwrap().to_dtype(dtype).unwrap();
             let w = Tensor::randn(0f32, 1., (n, k), &dev).unwrap().to_dtype(dtype).unwrap();

@@ -4,8 +4,6 @@ use super::matmul::gemm_contiguous;
 use super::{contiguous_vec, CpuStorage};
 use crate::{Error, Layout, Result};
 use half::{bf16, f16};
-use std::cell::RefCell;
-use std::thread::LocalKey;
 
 /// Parameters of a 1d convolution over `[batch, c_in, l_in]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,44 +196,12 @@ struct Geometry {
 }
 
 /// Element types the conv kernels compute in (halves go through f32).
-trait ConvElement: super::matmul::GemmElement + std::ops::Add<Output = Self> + Send + Sync {
-    /// This thread's im2col buffer of this element type, kept between calls.
-    fn col_scratch() -> &'static LocalKey<RefCell<Vec<Self>>>;
+trait ConvElement:
+    super::matmul::GemmElement + super::scratch::Scratch + std::ops::Add<Output = Self> + Send + Sync
+{
 }
-impl ConvElement for f32 {
-    fn col_scratch() -> &'static LocalKey<RefCell<Vec<f32>>> {
-        thread_local!(static COL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) });
-        &COL
-    }
-}
-impl ConvElement for f64 {
-    fn col_scratch() -> &'static LocalKey<RefCell<Vec<f64>>> {
-        thread_local!(static COL: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) });
-        &COL
-    }
-}
-
-/// The largest im2col buffer a thread keeps after a call; larger ones are freed.
-const KEPT_COL_BYTES: usize = 32 << 20;
-
-/// Runs `f` on `len` elements of this thread's im2col buffer (contents unspecified). The
-/// buffer outlives the call, so a convnet's layers reuse pages already faulted in: a fresh
-/// 7 MB buffer per call (64 channels of 56×56, 3×3) cost ~1800 page faults and zeroing, about
-/// a fifth of that convolution's time.
-fn with_col<T: ConvElement, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
-    let key = T::col_scratch();
-    let mut col = key.with(|c| std::mem::take(&mut *c.borrow_mut()));
-    if col.len() < len {
-        col.reserve_exact(len - col.len());
-        super::huge_pages::advise(col.spare_capacity_mut());
-        col.resize(len, T::ZERO);
-    }
-    let r = f(&mut col[..len]);
-    if std::mem::size_of_val(col.as_slice()) <= KEPT_COL_BYTES {
-        key.with(|c| *c.borrow_mut() = col);
-    }
-    r
-}
+impl ConvElement for f32 {}
+impl ConvElement for f64 {}
 
 fn conv_forward<T: ConvElement>(x: &[T], k: &[T], g: Geometry) -> Result<Vec<T>> {
     let Geometry { b, c_in, h, w, c_out, kh, kw, pad_h, pad_w, stride, dilation: _, groups, oh, ow } = g;
@@ -256,7 +222,10 @@ fn conv_forward<T: ConvElement>(x: &[T], k: &[T], g: Geometry) -> Result<Vec<T>>
         }
         return Ok(out);
     }
-    with_col(kdim * ncol, |col: &mut [T]| {
+    // The buffer outlives the call, so a convnet's layers reuse pages already faulted in: a
+    // fresh 7 MB buffer per call (64 channels of 56×56, 3×3) cost ~1800 page faults and
+    // zeroing, about a fifth of that convolution's time.
+    super::scratch::with(kdim * ncol, |col: &mut [T]| {
         for bi in 0..b {
             for gi in 0..groups {
                 im2col(x, g, bi, gi, col);

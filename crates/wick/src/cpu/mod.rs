@@ -13,6 +13,7 @@ mod matmul;
 mod pool;
 mod reduce;
 mod rope;
+mod scratch;
 mod sort;
 mod unary;
 
