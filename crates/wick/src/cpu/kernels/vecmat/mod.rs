@@ -77,18 +77,16 @@ pub(crate) fn vecmat(
     let width = n.div_ceil(threads).next_multiple_of(16).max(MIN_TASK_COLS);
     let columns = |j0: usize, out: &mut [&mut [f32]]| {
         let w = out.first().map_or(0, |o| o.len());
-        let row = |t: usize| if t < k { &b.data[t * b.rs + j0..][..w] } else { &[][..] };
+        // Past the last row of `b` (the final pass when `k % 4 ≠ 0`), a zero row with
+        // coefficient −0: `−0 · 0 = −0` leaves every sum as it is, −0, NaN and ±∞ included
+        // (a real row there would turn an infinite element into NaN).
+        let zeros = if k.is_multiple_of(4) { Vec::new() } else { vec![0f32; w] };
+        let row = |t: usize| if t < k { &b.data[t * b.rs + j0..][..w] } else { &zeros[..] };
         for t in (0..k).step_by(4) {
             let rows = [row(t), row(t + 1), row(t + 2), row(t + 3)];
-            let live = (k - t).min(4);
             for (i, o) in out.iter_mut().enumerate() {
-                let coef: [f32; 4] = std::array::from_fn(|u| if u < live { a.at(i, t + u) } else { 0.0 });
-                if live == 4 {
-                    add_rows4(coef, rows, o);
-                } else {
-                    // The last `k % 4` rows: missing ones add `0 · row t`, exactly nothing.
-                    add_rows4(coef, std::array::from_fn(|u| if u < live { rows[u] } else { rows[0] }), o);
-                }
+                let coef: [f32; 4] = std::array::from_fn(|u| if t + u < k { a.at(i, t + u) } else { -0.0 });
+                add_rows4(coef, rows, o);
             }
         }
     };
@@ -159,6 +157,15 @@ mod tests {
                 }
             }
         }
+        // An infinity in the last row of `b` with `k % 4 ≠ 0`: the padding of the final pass
+        // must not turn it into NaN.
+        let (av, mut bv) = (vec![1f32; 5], vec![1f32; 5 * 3]);
+        bv[4 * 3 + 1] = f32::INFINITY;
+        let mut got = [MaybeUninit::uninit(); 3];
+        vecmat(Mat { data: &av, rs: 5, cs: 1 }, Mat { data: &bv, rs: 3, cs: 1 }, 1, 3, 5, &mut got, false);
+        // SAFETY: `vecmat` wrote every element.
+        let got = got.map(|e| unsafe { e.assume_init() });
+        assert_eq!(got, [5.0, f32::INFINITY, 5.0]);
         let short = std::panic::catch_unwind(|| {
             let d = [0f32; 6];
             let mut c = [MaybeUninit::uninit(); 3];
